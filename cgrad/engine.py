@@ -1,0 +1,304 @@
+"""cgrad.engine: micrograd's Value, with the graph living in C.
+
+Each Value holds the address of its C node (`_h`), the block that node lives
+in (`_blk`, which frees the block once no Value needs it) and its operand
+Values (`_a`, `_b`), so that `_prev` gives back the very objects the user
+built with and operands outlive the nodes that use them. Nothing refers back
+from an operand to its result, so a graph is never a reference cycle.
+
+Every op reads as in micrograd: coerce the operand, make `out` (one call into
+C, which also does the math), done; the backward kernels are C's.
+"""
+import functools
+import numbers
+
+import numpy as np
+
+from ._core import REF_MIN, check, ffi, lib, new_block, raise_status
+
+_new = object.__new__
+_cg_unary = lib.cg_unary
+
+# Nodes are allocated from the current block until it is full; then a fresh
+# one replaces it. Values keep their own block alive.
+_block = new_block()
+
+
+def _retry(status, fn, *args):
+    """Slow path of creating a node: `status` came back instead of a node.
+    Replaces a full block and tries once more; raises for anything else.
+    Returns (node, block it lives in)."""
+    global _block
+    if status != lib.CG_FULL:
+        raise_status(status)
+    blk = _block = new_block()
+    h = fn(blk, *args)
+    if h < REF_MIN:
+        raise_status(h)
+    return h, blk
+
+
+def as_float(x):
+    """x as a float64, for ints, floats, bools and numpy real scalars;
+    TypeError naming the type for anything else."""
+    if isinstance(x, (float, int)):
+        return float(x)
+    if isinstance(x, np.generic) and x.dtype.kind in "biuf":
+        return float(x)
+    raise TypeError(f"a Value holds a real number, not {type(x).__name__!r}")
+
+
+def _number(x):
+    """x as a float if it is an operand a Value takes, else None (the operator
+    then returns NotImplemented, and Python raises its own TypeError)."""
+    if type(x) is float:
+        return x
+    try:
+        return as_float(x)
+    except TypeError:
+        return None
+
+
+def _wrap(h, blk, a, b):
+    """A Value for the new node h in blk, with operands a and b (or None)."""
+    out = _new(Value)
+    out._h = h
+    out._blk = blk
+    out._a = a
+    out._b = b
+    return out
+
+
+def _binary(fn, a, b):
+    blk = _block
+    h = fn(blk, a._h, b._h)
+    if h < REF_MIN:
+        h, blk = _retry(h, fn, a._h, b._h)
+    return _wrap(h, blk, a, b)
+
+
+def _with_const(fn, a, c):
+    """op(a, Value(c)); the constant's leaf node is made in C in the same
+    call and gets its Value only if someone looks (see `_prev`)."""
+    blk = _block
+    h = fn(blk, a._h, c)
+    if h < REF_MIN:
+        h, blk = _retry(h, fn, a._h, c)
+    return _wrap(h, blk, a, None)
+
+
+def _unary(op, a):
+    blk = _block
+    h = _cg_unary(blk, op, a._h)
+    if h < REF_MIN:
+        h, blk = _retry(h, _cg_unary, op, a._h)
+    return _wrap(h, blk, a, None)
+
+
+def _run_kernel(h):
+    """A built-in node's `_backward`: runs its C kernel once."""
+    check(lib.cg_node_backward(h))
+
+
+_OP_NAMES = {
+    lib.CG_LEAF: "",
+    lib.CG_ADD: "+",
+    lib.CG_MUL: "*",
+    lib.CG_POW: "**",
+    lib.CG_EXP: "exp",
+    lib.CG_LOG: "log",
+    lib.CG_TANH: "tanh",
+    lib.CG_RELU: "ReLU",
+    lib.CG_SIN: "sin",
+    lib.CG_COS: "cos",
+    lib.CG_SIGMOID: "sigmoid",
+}
+
+
+class Value:
+    """ stores a single scalar value and its gradient """
+
+    __slots__ = ("_h", "_blk", "_a", "_b", "__dict__", "__weakref__")
+    label = ""
+
+    def __init__(self, data, _children=(), _op="", label=""):
+        x = as_float(data)
+        children = tuple(_children)
+        for child in children:
+            if not isinstance(child, Value):
+                raise TypeError(f"_children must be Values, not {type(child).__name__!r}")
+        blk = _block
+        if children:
+            # A custom op, as the lecture writes them: its data comes from
+            # Python, and its backward is the `_backward` assigned to it.
+            refs = ffi.new("cg_ref[]", [c._h for c in children])
+            h = lib.cg_custom(blk, x, refs, len(children))
+            if h < REF_MIN:
+                h, blk = _retry(h, lib.cg_custom, x, refs, len(children))
+            self._a = children
+        else:
+            h = lib.cg_leaf(blk, x)
+            if h < REF_MIN:
+                h, blk = _retry(h, lib.cg_leaf, x)
+            self._a = None
+        self._h = h
+        self._blk = blk
+        self._b = None
+        if _op:
+            self.__dict__["_custom_op"] = _op
+        if label:
+            self.label = label
+
+    # ---- data and grad live in C -------------------------------------------
+
+    @property
+    def data(self):
+        return lib.cg_data(self._h)
+
+    @data.setter
+    def data(self, x):
+        lib.cg_set_data(self._h, x if type(x) is float else as_float(x))
+
+    @property
+    def grad(self):
+        return lib.cg_grad(self._h)
+
+    @grad.setter
+    def grad(self, g):
+        lib.cg_set_grad(self._h, g if type(g) is float else as_float(g))
+
+    # ---- ops ---------------------------------------------------------------
+
+    def __add__(self, other):
+        if isinstance(other, Value):
+            return _binary(lib.cg_add, self, other)
+        c = _number(other)
+        return NotImplemented if c is None else _with_const(lib.cg_add_const, self, c)
+
+    def __mul__(self, other):
+        if isinstance(other, Value):
+            return _binary(lib.cg_mul, self, other)
+        c = _number(other)
+        return NotImplemented if c is None else _with_const(lib.cg_mul_const, self, c)
+
+    def __pow__(self, other):
+        if isinstance(other, Value):
+            return _binary(lib.cg_pow, self, other)
+        p = _number(other)
+        if p is None:
+            return NotImplemented
+        is_int = isinstance(other, numbers.Integral)
+        blk = _block
+        h = lib.cg_pow_const(blk, self._h, p, is_int)
+        if h < REF_MIN:
+            h, blk = _retry(h, lib.cg_pow_const, self._h, p, is_int)
+        return _wrap(h, blk, self, None)
+
+    def __rpow__(self, other):  # other ** self
+        c = _number(other)
+        return NotImplemented if c is None else Value(c) ** self
+
+    def relu(self):
+        return _unary(lib.CG_RELU, self)
+
+    def exp(self):
+        return _unary(lib.CG_EXP, self)
+
+    def log(self):
+        return _unary(lib.CG_LOG, self)
+
+    def tanh(self):
+        return _unary(lib.CG_TANH, self)
+
+    def sin(self):
+        return _unary(lib.CG_SIN, self)
+
+    def cos(self):
+        return _unary(lib.CG_COS, self)
+
+    def sigmoid(self):
+        return _unary(lib.CG_SIGMOID, self)
+
+    def __neg__(self):  # -self
+        return self * -1
+
+    def __radd__(self, other):  # other + self
+        return self + other
+
+    def __sub__(self, other):  # self - other
+        return self + (-other)
+
+    def __rsub__(self, other):  # other - self
+        return other + (-self)
+
+    def __rmul__(self, other):  # other * self
+        return self * other
+
+    def __truediv__(self, other):  # self / other
+        return self * other**-1
+
+    def __rtruediv__(self, other):  # other / self
+        return other * self**-1
+
+    # ---- backward ----------------------------------------------------------
+
+    def backward(self):
+        """Sets this node's grad to 1 and accumulates every reachable node's
+        grad, in one C sweep (stopping only to run Python-defined backwards)."""
+        out = ffi.new("cg_sweep **")
+        check(lib.cg_sweep_begin(self._h, out))
+        sweep = out[0]
+        callback = ffi.new("void **")
+        try:
+            while lib.cg_sweep_next(sweep, callback) == lib.CG_CALLBACK:
+                ffi.from_handle(callback[0])()
+        finally:
+            lib.cg_sweep_free(sweep)
+
+    @property
+    def _backward(self):
+        """The node's backward step, callable as in the lecture (`o._backward()`)."""
+        fn = self.__dict__.get("_backward_fn")
+        if fn is not None:
+            return fn
+        return functools.partial(_run_kernel, self._h)
+
+    @_backward.setter
+    def _backward(self, fn):
+        op = lib.cg_op(self._h)
+        if op not in (lib.CG_CUSTOM, lib.CG_LEAF):
+            raise AttributeError(f"the backward of a built-in '{self._op}' node is C's and cannot be replaced")
+        handle = ffi.new_handle(fn)
+        self.__dict__["_backward_fn"] = fn
+        self.__dict__["_backward_handle"] = handle  # keeps the pointer C holds valid
+        if op == lib.CG_CUSTOM:  # a leaf has no operands: its backward never runs
+            lib.cg_set_callback(self._h, handle)
+
+    # ---- the graph as micrograd shows it --------------------------------
+
+    @property
+    def _prev(self):
+        a, b = self._a, self._b
+        if a is None:
+            return set()
+        if type(a) is tuple:
+            return set(a)
+        if b is None and lib.cg_nargs(self._h) == 2:
+            # The constant of `a + 2` or `a * 2`: give its leaf a Value now,
+            # once, so that identity stays stable from here on.
+            b = self._b = _wrap(lib.cg_arg(self._h, 1), self._blk, None, None)
+        return {a} if b is None else {a, b}
+
+    @property
+    def _op(self):
+        op = lib.cg_op(self._h)
+        if op == lib.CG_POW_CONST:
+            is_int = ffi.new("int *")
+            p = lib.cg_exponent(self._h, is_int)
+            return f"**{int(p) if is_int[0] else p}"
+        if op in (lib.CG_CUSTOM, lib.CG_LEAF):
+            return self.__dict__.get("_custom_op", "")
+        return _OP_NAMES[op]
+
+    def __repr__(self):
+        return f"Value(data={self.data}, grad={self.grad})"

@@ -1,0 +1,179 @@
+"""cgrad.reference: the pure-Python reference engine.
+
+micrograd's algorithm as it is: closures for the backward of each op and a
+depth-first topological sort, made iterative so that deep graphs do not hit
+the recursion limit, and deterministic (operands are visited in the order they
+were given rather than in a set's order). Same API, ops, float operations and
+errors as cgrad.Value: the oracle of the differential tests and the baseline
+of the speed comparison.
+"""
+import math
+
+from .engine import as_float
+
+
+def _pow(x, p):
+    """x ** p with cgrad's errors (a negative base with a non-integer
+    exponent is a ValueError, as math.pow has it, not a complex)."""
+    if x < 0.0 and math.isfinite(x) and math.isfinite(p) and p != math.floor(p):
+        raise ValueError("math domain error")
+    return x**p
+
+
+def _sigmoid(x):
+    if x >= 0.0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+class Value:
+    """ stores a single scalar value and its gradient """
+
+    def __init__(self, data, _children=(), _op='', label=''):
+        self.data = as_float(data)
+        self.grad = 0.0
+        # internal variables used for autograd graph construction
+        self._backward = lambda: None
+        self._children = tuple(_children)  # ordered: the sort is deterministic
+        self._op = _op  # the op that produced this node, for graphviz / debugging / etc
+        self.label = label
+
+    @property
+    def _prev(self):
+        return set(self._children)
+
+    def __add__(self, other):
+        other = other if isinstance(other, Value) else Value(other)
+        out = Value(self.data + other.data, (self, other), '+')
+
+        def _backward():
+            self.grad += out.grad
+            other.grad += out.grad
+        out._backward = _backward
+
+        return out
+
+    def __mul__(self, other):
+        other = other if isinstance(other, Value) else Value(other)
+        out = Value(self.data * other.data, (self, other), '*')
+
+        def _backward():
+            self.grad += other.data * out.grad
+            other.grad += self.data * out.grad
+        out._backward = _backward
+
+        return out
+
+    def __pow__(self, other):
+        if isinstance(other, Value):
+            out = Value(_pow(self.data, other.data), (self, other), '**')
+
+            def _backward():
+                self.grad += (other.data * self.data**(other.data - 1.0)) * out.grad
+                if not (self.data == 0.0 and other.data >= 0.0):
+                    other.grad += (out.data * math.log(self.data)) * out.grad
+            out._backward = _backward
+            return out
+        assert isinstance(other, (int, float)), "only supporting int/float powers for now"
+        p = float(other)
+        out = Value(_pow(self.data, p), (self,), f'**{other}')
+
+        def _backward():
+            self.grad += (p * self.data**(p - 1.0)) * out.grad
+        out._backward = _backward
+
+        return out
+
+    def __rpow__(self, other):  # other ** self
+        return Value(other) ** self
+
+    def _unary(self, data, op, local_grad):
+        """out = op(self); local_grad(x, out_data) is d out / d self."""
+        out = Value(data, (self,), op)
+
+        def _backward():
+            self.grad += local_grad(self.data, out.data) * out.grad
+        out._backward = _backward
+
+        return out
+
+    def relu(self):
+        out = Value(0.0 if self.data < 0 else self.data, (self,), 'ReLU')
+
+        def _backward():
+            self.grad += float(out.data > 0) * out.grad
+        out._backward = _backward
+
+        return out
+
+    def exp(self):
+        return self._unary(math.exp(self.data), 'exp', lambda x, y: y)
+
+    def log(self):
+        out = Value(math.log(self.data), (self,), 'log')
+
+        def _backward():
+            self.grad += out.grad / self.data
+        out._backward = _backward
+
+        return out
+
+    def tanh(self):
+        return self._unary(math.tanh(self.data), 'tanh', lambda x, y: 1.0 - y * y)
+
+    def sin(self):
+        return self._unary(math.sin(self.data), 'sin', lambda x, y: math.cos(x))
+
+    def cos(self):
+        return self._unary(math.cos(self.data), 'cos', lambda x, y: -math.sin(x))
+
+    def sigmoid(self):
+        return self._unary(_sigmoid(self.data), 'sigmoid', lambda x, y: y * (1.0 - y))
+
+    def backward(self):
+
+        # topological order all of the children in the graph: micrograd's
+        # depth-first search, with an explicit stack instead of recursion
+        topo = []
+        visited = {self}
+        stack = [(self, iter(self._children))]
+        while stack:
+            v, children = stack[-1]
+            for child in children:
+                if child not in visited:
+                    visited.add(child)
+                    stack.append((child, iter(child._children)))
+                    break
+            else:
+                stack.pop()
+                topo.append(v)
+
+        # go one variable at a time and apply the chain rule to get its gradient
+        self.grad = 1.0
+        for v in reversed(topo):
+            v._backward()
+
+    def __neg__(self): # -self
+        return self * -1
+
+    def __radd__(self, other): # other + self
+        return self + other
+
+    def __sub__(self, other): # self - other
+        return self + (-other)
+
+    def __rsub__(self, other): # other - self
+        return other + (-self)
+
+    def __rmul__(self, other): # other * self
+        return self * other
+
+    def __truediv__(self, other): # self / other
+        return self * other**-1
+
+    def __rtruediv__(self, other): # other / self
+        return other * self**-1
+
+    def __repr__(self):
+        return f"Value(data={self.data}, grad={self.grad})"

@@ -1,0 +1,147 @@
+/* cgrad.h - the C core of cgrad: scalar reverse-mode autodiff.
+ *
+ * This header is the one contract between the C core and Python: build_ffi.py
+ * reads it (minus preprocessor lines) as the cffi cdef, and the C compiler
+ * checks the sources against it.
+ *
+ * Ownership in one paragraph: nodes live in blocks. A block is created and
+ * freed by its owner (in Python, one ffi.gc'd cdata that every Value in the
+ * block references). Freeing a block frees its nodes; the caller guarantees
+ * that no node still in use points into it (Python does so because a Value
+ * keeps the Values of its operands alive). Functions that create nodes return
+ * a cg_ref: the address of the new node, or, if the value is below
+ * CG_REF_MIN, a cg_status saying why nothing was created. A failed call
+ * creates nothing and changes nothing.
+ */
+#ifndef CGRAD_H
+#define CGRAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* A node's address as an integer; values below CG_REF_MIN are cg_status codes. */
+typedef uintptr_t cg_ref;
+
+typedef struct cg_block cg_block;
+typedef struct cg_sweep cg_sweep;
+
+enum cg_status {
+    CG_OK = 0,
+    CG_FULL = 1,      /* the block has no room: retry with a fresh block */
+    CG_NOMEM = 2,     /* malloc failed                      -> MemoryError */
+    CG_DOMAIN = 3,    /* math domain error, e.g. log(-1)    -> ValueError */
+    CG_RANGE = 4,     /* result overflows a double          -> OverflowError */
+    CG_ZERODIV = 5,   /* 0.0 raised to a negative power     -> ZeroDivisionError */
+    CG_CALLBACK = 6,  /* the sweep stopped at a Python-defined backward */
+    CG_EMPTY = 7,     /* an n-ary op got no operands        -> ValueError */
+    CG_INDEX = 8,     /* index out of range                 -> IndexError */
+    CG_REF_MIN = 16
+};
+
+/* Operation codes, as stored in each node. */
+enum cg_op {
+    CG_LEAF = 0,
+    CG_ADD,        /* a + b */
+    CG_MUL,        /* a * b */
+    CG_POW_CONST,  /* a ** p, p a number held in the node */
+    CG_POW,        /* a ** b, both nodes */
+    CG_EXP,
+    CG_LOG,
+    CG_TANH,
+    CG_RELU,
+    CG_SIN,
+    CG_COS,
+    CG_SIGMOID,
+    CG_CUSTOM,     /* data given by the caller, backward run by Python */
+    CG_OP_COUNT
+};
+
+/* ---- blocks (arena.c) ------------------------------------------------- */
+
+/* A new empty block with room for at least `nodes` nodes (0: the default
+ * size). Returns NULL if out of memory. Safe to allocate from concurrently. */
+cg_block *cg_block_new(size_t nodes);
+
+/* Frees the block, its nodes and everything they allocated. NULL is a no-op. */
+void cg_block_free(cg_block *blk);
+
+/* Bytes of memory held by the block (header, nodes and side allocations). */
+size_t cg_block_bytes(const cg_block *blk);
+
+/* ---- creating nodes (ops.c) -------------------------------------------- */
+
+/* A leaf holding x. */
+cg_ref cg_leaf(cg_block *blk, double x);
+
+/* n leaves holding xs[0..n-1], written to out[0..n-1]; all or nothing.
+ * Returns CG_OK, CG_FULL (room for fewer than n nodes) or CG_NOMEM. */
+int cg_leaves(cg_block *blk, const double *xs, size_t n, cg_ref *out);
+
+/* a + b and a * b of two existing nodes. */
+cg_ref cg_add(cg_block *blk, cg_ref a, cg_ref b);
+cg_ref cg_mul(cg_block *blk, cg_ref a, cg_ref b);
+
+/* a + c and a * c for a number c: creates a constant leaf for c and the result
+ * node, both in blk (the leaf is operand 1 of the result, as in micrograd). */
+cg_ref cg_add_const(cg_block *blk, cg_ref a, double c);
+cg_ref cg_mul_const(cg_block *blk, cg_ref a, double c);
+
+/* a ** p for a number p (p_is_int records how Python spelt it, for the
+ * node's name). CG_ZERODIV for 0 ** negative, CG_DOMAIN for a negative base
+ * with a non-integer exponent, CG_RANGE on overflow. */
+cg_ref cg_pow_const(cg_block *blk, cg_ref a, double p, int p_is_int);
+
+/* a ** b for two nodes; errors as cg_pow_const. */
+cg_ref cg_pow(cg_block *blk, cg_ref a, cg_ref b);
+
+/* A unary op (CG_EXP .. CG_SIGMOID) of a. CG_RANGE if exp overflows,
+ * CG_DOMAIN for log of x <= 0 and sin/cos of an infinity. */
+cg_ref cg_unary(cg_block *blk, int op, cg_ref a);
+
+/* A node with the given data and operands whose backward is run by Python
+ * (see cg_sweep_next). CG_NOMEM if the operand array cannot be allocated. */
+cg_ref cg_custom(cg_block *blk, double data, const cg_ref *args, size_t n);
+
+/* Attaches an opaque pointer (a cffi handle to the Python backward) to a
+ * CG_CUSTOM node; the sweep hands it back. NULL detaches it. */
+void cg_set_callback(cg_ref node, void *callback);
+
+/* ---- reading and writing nodes (ops.c) --------------------------------- */
+
+double cg_data(cg_ref node);
+double cg_grad(cg_ref node);
+void cg_set_data(cg_ref node, double x);
+void cg_set_grad(cg_ref node, double g);
+int cg_op(cg_ref node);
+size_t cg_nargs(cg_ref node);
+/* Operand i (0 <= i < cg_nargs(node)). */
+cg_ref cg_arg(cg_ref node, size_t i);
+/* The exponent of a CG_POW_CONST node; *is_int as given at creation. */
+double cg_exponent(cg_ref node, int *is_int);
+
+/* ---- backward (sweep.c) ------------------------------------------------ */
+
+/* Runs the backward kernel of one node: its operands' grads += local
+ * derivative * its grad. A no-op for leaves; CG_CALLBACK for custom nodes. */
+int cg_node_backward(cg_ref node);
+
+/* Starts backpropagation from root: orders the interior nodes reachable from
+ * root (iterative depth-first search over operands in order, so the order is
+ * micrograd's topological order made deterministic), then sets root's grad
+ * to 1. On success *out is a sweep to run with cg_sweep_next and free with
+ * cg_sweep_free. Returns CG_OK or CG_NOMEM (then *out is NULL). */
+int cg_sweep_begin(cg_ref root, cg_sweep **out);
+
+/* Runs backward kernels in reverse topological order. Returns CG_OK when the
+ * sweep is done, or CG_CALLBACK when it reaches a custom node with a Python
+ * backward: *callback is set to that node's pointer, and the caller runs it
+ * and calls cg_sweep_next again to go on. */
+int cg_sweep_next(cg_sweep *sw, void **callback);
+
+/* Number of interior nodes in the sweep's order. */
+size_t cg_sweep_size(const cg_sweep *sw);
+
+/* Frees a sweep (finished or not). NULL is a no-op. */
+void cg_sweep_free(cg_sweep *sw);
+
+#endif

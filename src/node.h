@@ -1,0 +1,69 @@
+/* node.h - private to the C core: the node and block layouts.
+ * Python never sees these; it holds nodes as cg_ref addresses. */
+#ifndef CGRAD_NODE_H
+#define CGRAD_NODE_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "cgrad.h"
+
+typedef struct cg_node cg_node;
+
+/* 48 bytes. Operands of nodes with at most two of them sit inline; nodes
+ * with more (custom and fused ops) point to an array in the block's extras. */
+struct cg_node {
+    double data;
+    double grad;
+    union {
+        cg_node *pair[2];
+        cg_node **array;        /* when flags & CG_F_ARRAY */
+    } in;
+    union {
+        double exponent;        /* CG_POW_CONST */
+        void *callback;         /* CG_CUSTOM: handed back to Python by the sweep */
+        void *aux;              /* fused ops: their shared state */
+    } x;
+    uint32_t nargs;
+    uint8_t op;                 /* enum cg_op */
+    uint8_t flags;              /* CG_F_* bits, fixed at creation */
+    uint8_t mark;               /* set only while cg_sweep_begin orders the graph */
+};
+
+enum {
+    CG_F_ARRAY = 1,             /* operands in in.array */
+    CG_F_INT_EXPONENT = 2,      /* CG_POW_CONST: Python gave an int exponent */
+};
+
+/* A side allocation (operand arrays, fused-op state), freed with its block. */
+typedef struct cg_extra {
+    struct cg_extra *next;
+    size_t bytes;
+    _Alignas(max_align_t) unsigned char data[];
+} cg_extra;
+
+struct cg_block {
+    atomic_size_t used;         /* nodes handed out; may pass capacity once full */
+    size_t capacity;            /* nodes the block holds */
+    _Atomic(cg_extra *) extras; /* lock-free stack of side allocations */
+    cg_node nodes[];
+};
+
+static inline cg_node *cg__node(cg_ref ref) { return (cg_node *)ref; }
+static inline cg_ref cg__ref(cg_node *n) { return (cg_ref)n; }
+
+static inline cg_node **cg__args(cg_node *n)
+{
+    return (n->flags & CG_F_ARRAY) ? n->in.array : n->in.pair;
+}
+
+/* count consecutive zeroed nodes from blk, or NULL if it has no room. */
+cg_node *cg__alloc_nodes(cg_block *blk, size_t count);
+
+/* bytes of zeroed memory owned by blk, or NULL if out of memory. */
+void *cg__alloc_extra(cg_block *blk, size_t bytes);
+
+/* The backward kernel of one built-in node (kernels.c). */
+void cg__backward(cg_node *n);
+
+#endif

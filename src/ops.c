@@ -1,0 +1,218 @@
+/* ops.c - creating nodes (the forward kernels) and reading them.
+ *
+ * Every creator computes and checks its result before it allocates, so a
+ * failed call leaves no half-made node. Math errors follow Python's float
+ * operations: the status names the exception Python raises for the same
+ * operation (see enum cg_status). */
+#include <math.h>
+
+#include "node.h"
+
+static cg_ref new_node(cg_block *blk, int op, double data, cg_node *a, cg_node *b)
+{
+    cg_node *n = cg__alloc_nodes(blk, 1);
+    if (!n)
+        return CG_FULL;
+    n->data = data;
+    n->op = (uint8_t)op;
+    n->in.pair[0] = a;
+    n->in.pair[1] = b;
+    n->nargs = (uint32_t)((a != NULL) + (b != NULL));
+    return cg__ref(n);
+}
+
+/* A constant leaf holding c and, right after it in the same block, the node
+ * op(a, leaf): micrograd's graph for `a + 2` or `a * 2`. */
+static cg_ref new_node_with_const(cg_block *blk, int op, double data, cg_node *a, double c)
+{
+    cg_node *n = cg__alloc_nodes(blk, 2);
+    if (!n)
+        return CG_FULL;
+    n[0].data = c;
+    n[1].data = data;
+    n[1].op = (uint8_t)op;
+    n[1].in.pair[0] = a;
+    n[1].in.pair[1] = &n[0];
+    n[1].nargs = 2;
+    return cg__ref(&n[1]);
+}
+
+/* x ** p as Python's float.__pow__ does it, but a negative base with a
+ * non-integer exponent is a domain error (Python would give a complex). */
+static int checked_pow(double x, double p, double *out)
+{
+    if (x == 0.0 && p < 0.0)
+        return CG_ZERODIV;
+    if (x < 0.0 && isfinite(x) && isfinite(p) && p != floor(p))
+        return CG_DOMAIN;
+    double r = pow(x, p);
+    if (isinf(r) && isfinite(x) && isfinite(p))
+        return CG_RANGE;
+    *out = r;
+    return CG_OK;
+}
+
+/* The forward kernel of a unary op, with math.* error semantics. */
+static int unary_forward(int op, double x, double *out)
+{
+    switch (op) {
+    case CG_EXP:
+        *out = exp(x);
+        return (isinf(*out) && isfinite(x)) ? CG_RANGE : CG_OK;
+    case CG_LOG:
+        if (x <= 0.0)
+            return CG_DOMAIN;
+        *out = log(x);
+        return CG_OK;
+    case CG_TANH:
+        *out = tanh(x);
+        return CG_OK;
+    case CG_RELU:
+        *out = x < 0.0 ? 0.0 : x;
+        return CG_OK;
+    case CG_SIN:
+    case CG_COS:
+        if (isinf(x))
+            return CG_DOMAIN;
+        *out = op == CG_SIN ? sin(x) : cos(x);
+        return CG_OK;
+    case CG_SIGMOID:
+        /* Two branches so that exp never overflows. */
+        if (x >= 0.0) {
+            *out = 1.0 / (1.0 + exp(-x));
+        } else {
+            double e = exp(x);
+            *out = e / (1.0 + e);
+        }
+        return CG_OK;
+    default:
+        return CG_DOMAIN;
+    }
+}
+
+cg_ref cg_leaf(cg_block *blk, double x)
+{
+    return new_node(blk, CG_LEAF, x, NULL, NULL);
+}
+
+int cg_leaves(cg_block *blk, const double *xs, size_t n, cg_ref *out)
+{
+    cg_node *nodes = cg__alloc_nodes(blk, n);
+    if (!nodes)
+        return CG_FULL;
+    for (size_t i = 0; i < n; i++) {
+        nodes[i].data = xs[i];
+        out[i] = cg__ref(&nodes[i]);
+    }
+    return CG_OK;
+}
+
+cg_ref cg_add(cg_block *blk, cg_ref a, cg_ref b)
+{
+    cg_node *na = cg__node(a), *nb = cg__node(b);
+    return new_node(blk, CG_ADD, na->data + nb->data, na, nb);
+}
+
+cg_ref cg_mul(cg_block *blk, cg_ref a, cg_ref b)
+{
+    cg_node *na = cg__node(a), *nb = cg__node(b);
+    return new_node(blk, CG_MUL, na->data * nb->data, na, nb);
+}
+
+cg_ref cg_add_const(cg_block *blk, cg_ref a, double c)
+{
+    cg_node *na = cg__node(a);
+    return new_node_with_const(blk, CG_ADD, na->data + c, na, c);
+}
+
+cg_ref cg_mul_const(cg_block *blk, cg_ref a, double c)
+{
+    cg_node *na = cg__node(a);
+    return new_node_with_const(blk, CG_MUL, na->data * c, na, c);
+}
+
+cg_ref cg_pow_const(cg_block *blk, cg_ref a, double p, int p_is_int)
+{
+    cg_node *na = cg__node(a);
+    double r;
+    int status = checked_pow(na->data, p, &r);
+    if (status != CG_OK)
+        return (cg_ref)status;
+    cg_ref ref = new_node(blk, CG_POW_CONST, r, na, NULL);
+    if (ref >= CG_REF_MIN) {
+        cg__node(ref)->x.exponent = p;
+        cg__node(ref)->flags = p_is_int ? CG_F_INT_EXPONENT : 0;
+    }
+    return ref;
+}
+
+cg_ref cg_pow(cg_block *blk, cg_ref a, cg_ref b)
+{
+    cg_node *na = cg__node(a), *nb = cg__node(b);
+    double r;
+    int status = checked_pow(na->data, nb->data, &r);
+    if (status != CG_OK)
+        return (cg_ref)status;
+    return new_node(blk, CG_POW, r, na, nb);
+}
+
+cg_ref cg_unary(cg_block *blk, int op, cg_ref a)
+{
+    cg_node *na = cg__node(a);
+    double r;
+    int status = unary_forward(op, na->data, &r);
+    if (status != CG_OK)
+        return (cg_ref)status;
+    return new_node(blk, op, r, na, NULL);
+}
+
+cg_ref cg_custom(cg_block *blk, double data, const cg_ref *args, size_t n)
+{
+    if (n > UINT32_MAX)
+        return CG_NOMEM;
+    cg_node **array = NULL;
+    if (n > 2) {
+        array = cg__alloc_extra(blk, n * sizeof(cg_node *));
+        if (!array)
+            return CG_NOMEM;
+    }
+    cg_node *node = cg__alloc_nodes(blk, 1);
+    if (!node)
+        return CG_FULL; /* the array, if any, is freed with blk */
+    node->data = data;
+    node->op = CG_CUSTOM;
+    node->nargs = (uint32_t)n;
+    if (array) {
+        node->flags = CG_F_ARRAY;
+        node->in.array = array;
+    }
+    cg_node **dst = cg__args(node);
+    for (size_t i = 0; i < n; i++)
+        dst[i] = cg__node(args[i]);
+    return cg__ref(node);
+}
+
+void cg_set_callback(cg_ref node, void *callback)
+{
+    cg__node(node)->x.callback = callback;
+}
+
+double cg_data(cg_ref node) { return cg__node(node)->data; }
+double cg_grad(cg_ref node) { return cg__node(node)->grad; }
+void cg_set_data(cg_ref node, double x) { cg__node(node)->data = x; }
+void cg_set_grad(cg_ref node, double g) { cg__node(node)->grad = g; }
+int cg_op(cg_ref node) { return cg__node(node)->op; }
+size_t cg_nargs(cg_ref node) { return cg__node(node)->nargs; }
+
+cg_ref cg_arg(cg_ref node, size_t i)
+{
+    cg_node *n = cg__node(node);
+    return i < n->nargs ? cg__ref(cg__args(n)[i]) : (cg_ref)CG_INDEX;
+}
+
+double cg_exponent(cg_ref node, int *is_int)
+{
+    cg_node *n = cg__node(node);
+    *is_int = (n->flags & CG_F_INT_EXPONENT) != 0;
+    return n->x.exponent;
+}

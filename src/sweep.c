@@ -1,0 +1,141 @@
+/* sweep.c - ordering the graph and the reverse sweep.
+ *
+ * The order is a depth-first postorder over operands in operand order: the
+ * order micrograd's build_topo gives, made deterministic (micrograd iterates
+ * a set) and iterative (an explicit stack, so depth is bounded by memory, not
+ * by the C stack). Only interior nodes are ordered; leaves have no kernel.
+ * Creation order would also be topological, but nodes of one graph are spread
+ * over blocks shared with other graphs and threads; the search touches only
+ * the nodes reachable from the root (docs/design.md has the measurements). */
+#include <stdlib.h>
+
+#include "node.h"
+
+struct cg_sweep {
+    cg_node **order;  /* interior nodes, operands before the nodes using them */
+    size_t size;
+    size_t next;      /* order[next - 1] is the next node to run */
+};
+
+typedef struct {
+    cg_node *node;
+    uint32_t next_arg;
+} frame;
+
+/* Grows *buf (of *cap elements of elem bytes) to hold at least need. */
+static int grow(void **buf, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return CG_OK;
+    size_t cap2 = *cap ? *cap : 256;
+    while (cap2 < need)
+        cap2 *= 2;
+    void *p = realloc(*buf, cap2 * elem);
+    if (!p)
+        return CG_NOMEM;
+    *buf = p;
+    *cap = cap2;
+    return CG_OK;
+}
+
+/* Appends the interior nodes reachable from root to *order in postorder.
+ * Marks visited nodes and clears the marks before returning. */
+static int topological_order(cg_node *root, cg_node ***order, size_t *size)
+{
+    size_t n = 0, order_cap = 0, depth = 0, stack_cap = 0;
+    cg_node **out = NULL;
+    frame *stack = NULL;
+    int status = CG_OK;
+
+    if (root->nargs) {
+        if ((status = grow((void **)&stack, &stack_cap, 1, sizeof *stack)) != CG_OK)
+            goto done;
+        root->mark = 1;
+        stack[depth++] = (frame){root, 0};
+    }
+    while (depth) {
+        frame *top = &stack[depth - 1];
+        cg_node *node = top->node;
+        if (top->next_arg < node->nargs) {
+            cg_node *arg = cg__args(node)[top->next_arg++];
+            if (arg->nargs && !arg->mark) {
+                if ((status = grow((void **)&stack, &stack_cap, depth + 1, sizeof *stack)) != CG_OK)
+                    goto done;
+                arg->mark = 1;
+                stack[depth++] = (frame){arg, 0};
+            }
+        } else {
+            if ((status = grow((void **)&out, &order_cap, n + 1, sizeof *out)) != CG_OK)
+                goto done;
+            out[n++] = node;
+            depth--;
+        }
+    }
+done:
+    /* Every marked node is either in out or still on the stack. */
+    for (size_t i = 0; i < n; i++)
+        out[i]->mark = 0;
+    for (size_t i = 0; i < depth; i++)
+        stack[i].node->mark = 0;
+    free(stack);
+    if (status != CG_OK) {
+        free(out);
+        return status;
+    }
+    *order = out;
+    *size = n;
+    return CG_OK;
+}
+
+int cg_sweep_begin(cg_ref root, cg_sweep **out)
+{
+    *out = NULL;
+    cg_sweep *sw = malloc(sizeof *sw);
+    if (!sw)
+        return CG_NOMEM;
+    int status = topological_order(cg__node(root), &sw->order, &sw->size);
+    if (status != CG_OK) {
+        free(sw);
+        return status;
+    }
+    sw->next = sw->size;
+    cg__node(root)->grad = 1.0;
+    *out = sw;
+    return CG_OK;
+}
+
+int cg_sweep_next(cg_sweep *sw, void **callback)
+{
+    while (sw->next > 0) {
+        cg_node *n = sw->order[--sw->next];
+        if (n->op != CG_CUSTOM) {
+            cg__backward(n);
+        } else if (n->x.callback) {
+            *callback = n->x.callback;
+            return CG_CALLBACK;
+        }
+    }
+    return CG_OK;
+}
+
+size_t cg_sweep_size(const cg_sweep *sw)
+{
+    return sw->size;
+}
+
+void cg_sweep_free(cg_sweep *sw)
+{
+    if (!sw)
+        return;
+    free(sw->order);
+    free(sw);
+}
+
+int cg_node_backward(cg_ref node)
+{
+    cg_node *n = cg__node(node);
+    if (n->op == CG_CUSTOM)
+        return CG_CALLBACK;
+    cg__backward(n);
+    return CG_OK;
+}
