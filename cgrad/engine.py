@@ -26,14 +26,28 @@ _cg_mul = lib.cg_mul
 _block = new_block()
 
 
-def _retry(status, fn, *args):
+_BLOCK_NODES = 1024  # nodes in a default block (arena.c's default)
+
+
+def fresh_block(nodes):
+    """A block with room for `nodes` more nodes, after the current one was
+    full: the new current block, or a block of its own for an op too big for
+    a default one."""
+    global _block
+    if nodes > _BLOCK_NODES:
+        return new_block(nodes)
+    _block = new_block()
+    return _block
+
+
+def _retry(status, fn, *args, nodes=1):
     """Slow path of creating a node: `status` came back instead of a node.
     Replaces a full block and tries once more; raises for anything else.
-    Returns (node, block it lives in)."""
-    global _block
+    An op needing more `nodes` in one block than a default block holds gets a
+    block of its own. Returns (node, block it lives in)."""
     if status != lib.CG_FULL:
         raise_status(status)
-    blk = _block = new_block()
+    blk = fresh_block(nodes)
     h = fn(blk, *args)
     if h < REF_MIN:
         raise_status(h)
@@ -114,6 +128,13 @@ _OP_NAMES = {
     lib.CG_SIN: "sin",
     lib.CG_COS: "cos",
     lib.CG_SIGMOID: "sigmoid",
+    lib.CG_SUM: "sum",
+    lib.CG_MEAN: "mean",
+    lib.CG_DOT: "dot",
+    lib.CG_LOGSUMEXP: "logsumexp",
+    lib.CG_SOFTMAX: "softmax",
+    lib.CG_LOG_SOFTMAX: "log_softmax",
+    lib.CG_CROSS_ENTROPY: "cross_entropy",
 }
 
 
@@ -320,6 +341,8 @@ class Value:
             return f"**{int(p) if is_int[0] else p}"
         if op in (lib.CG_CUSTOM, lib.CG_LEAF):
             return self.__dict__.get("_custom_op", "")
+        if op == lib.CG_PICK:  # output i of a softmax: 'softmax[i]'
+            return f"{self._a._op}[{lib.cg_index(self._h)}]"
         return _OP_NAMES[op]
 
     def __repr__(self):

@@ -8,7 +8,7 @@
 
 #include "node.h"
 
-enum { CG_DEFAULT_BLOCK_NODES = 1024 };
+enum { CG_DEFAULT_BLOCK_NODES = 1024 }; /* engine.py's _BLOCK_NODES */
 
 cg_block *cg_block_new(size_t nodes)
 {
@@ -60,7 +60,7 @@ cg_node *cg__alloc_nodes(cg_block *blk, size_t count)
 
 void *cg__alloc_extra(cg_block *blk, size_t bytes)
 {
-    cg_extra *e = calloc(1, sizeof(cg_extra) + bytes);
+    cg_extra *e = malloc(sizeof(cg_extra) + bytes); /* callers fill it: no zeroing */
     if (!e)
         return NULL;
     e->bytes = bytes;

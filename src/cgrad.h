@@ -53,6 +53,14 @@ enum cg_op {
     CG_COS,
     CG_SIGMOID,
     CG_CUSTOM,     /* data given by the caller, backward run by Python */
+    CG_SUM,        /* a0 + a1 + ... , left to right */
+    CG_MEAN,       /* (a0 + a1 + ...) / n */
+    CG_DOT,        /* start + w0*x0 + w1*x1 + ..., left to right */
+    CG_LOGSUMEXP,  /* log(sum(exp(a_i))), the maximum subtracted first */
+    CG_SOFTMAX,    /* hidden group node of softmax: data is logsumexp */
+    CG_LOG_SOFTMAX,/* hidden group node of log_softmax: data is logsumexp */
+    CG_PICK,       /* output i of a softmax or log_softmax group */
+    CG_CROSS_ENTROPY, /* logsumexp(a) - a[target] */
     CG_OP_COUNT
 };
 
@@ -106,6 +114,38 @@ cg_ref cg_custom(cg_block *blk, double data, const cg_ref *args, size_t n);
  * CG_CUSTOM node; the sweep hands it back. NULL detaches it. */
 void cg_set_callback(cg_ref node, void *callback);
 
+/* ---- fused n-ary ops (fused.c) -----------------------------------------
+ * Each builds one node over n operands in one call, whatever n is, and its
+ * backward is one kernel. All return CG_EMPTY for n == 0; CG_FULL if blk
+ * lacks room (retry with a block of at least cg_fused_nodes(op, n) nodes). */
+
+/* Nodes a fused op of n operands needs in one block. */
+size_t cg_fused_nodes(int op, size_t n);
+
+/* CG_SUM, CG_MEAN or CG_LOGSUMEXP over args[0..n-1]. */
+cg_ref cg_reduce(cg_block *blk, int op, const cg_ref *args, size_t n);
+
+/* start + ws[0]*xs[0] + ... + ws[n-1]*xs[n-1], added left to right: the same
+ * float operations as micrograd's sum((w*x for ...), start). n may be 0. */
+cg_ref cg_dot(cg_block *blk, cg_ref start, const cg_ref *ws, const cg_ref *xs, size_t n);
+
+/* softmax (log != 0: log_softmax) of args[0..n-1]: a hidden group node and n
+ * output nodes that share its computation. Writes the outputs to out[0..n-1]
+ * and returns the group node. */
+cg_ref cg_softmax(cg_block *blk, const cg_ref *args, size_t n, int log, cg_ref *out);
+
+/* -log_softmax(args)[target] as one node. CG_INDEX if target >= n. */
+cg_ref cg_cross_entropy(cg_block *blk, const cg_ref *args, size_t n, size_t target);
+
+/* ---- bulk reads and writes (fused.c) ----------------------------------- */
+
+/* out[i] = data (grad) of nodes[i], for i < n. */
+void cg_gather_data(const cg_ref *nodes, size_t n, double *out);
+void cg_gather_grad(const cg_ref *nodes, size_t n, double *out);
+/* data (grad) of nodes[i] = xs[i], for i < n. */
+void cg_scatter_data(const cg_ref *nodes, size_t n, const double *xs);
+void cg_scatter_grad(const cg_ref *nodes, size_t n, const double *xs);
+
 /* ---- reading and writing nodes (ops.c) --------------------------------- */
 
 double cg_data(cg_ref node);
@@ -118,6 +158,8 @@ size_t cg_nargs(cg_ref node);
 cg_ref cg_arg(cg_ref node, size_t i);
 /* The exponent of a CG_POW_CONST node; *is_int as given at creation. */
 double cg_exponent(cg_ref node, int *is_int);
+/* The output index of a CG_PICK node, or the target of a CG_CROSS_ENTROPY one. */
+size_t cg_index(cg_ref node);
 
 /* ---- backward (sweep.c) ------------------------------------------------ */
 

@@ -52,7 +52,11 @@ void cg__backward(cg_node *n)
     case CG_SIGMOID:
         a->grad += (n->data * (1.0 - n->data)) * g;
         break;
-    default: /* leaves have nothing to do; custom nodes are Python's */
+    case CG_LEAF:
+    case CG_CUSTOM: /* leaves have nothing to do; custom nodes are Python's */
+        break;
+    default:
+        cg__fused_backward(n);
         break;
     }
 }

@@ -10,6 +10,13 @@
 
 typedef struct cg_node cg_node;
 
+/* State shared by the nodes of a fused softmax-like op. */
+typedef struct {
+    size_t target;              /* CG_CROSS_ENTROPY */
+    double *probs;              /* softmax of the operands, from the forward */
+    double *gout;               /* grads pushed by CG_PICK outputs, summed by the group */
+} cg_fused;
+
 /* 48 bytes. Operands of nodes with at most two of them sit inline; nodes
  * with more (custom and fused ops) point to an array in the block's extras. */
 struct cg_node {
@@ -22,7 +29,8 @@ struct cg_node {
     union {
         double exponent;        /* CG_POW_CONST */
         void *callback;         /* CG_CUSTOM: handed back to Python by the sweep */
-        void *aux;              /* fused ops: their shared state */
+        cg_fused *fused;        /* softmax groups, cross-entropy: shared state */
+        size_t index;           /* CG_PICK: which output of its group */
     } x;
     uint32_t nargs;
     uint8_t op;                 /* enum cg_op */
@@ -60,10 +68,16 @@ static inline cg_node **cg__args(cg_node *n)
 /* count consecutive zeroed nodes from blk, or NULL if it has no room. */
 cg_node *cg__alloc_nodes(cg_block *blk, size_t count);
 
-/* bytes of zeroed memory owned by blk, or NULL if out of memory. */
+/* bytes of uninitialised memory owned by blk, or NULL if out of memory. */
 void *cg__alloc_extra(cg_block *blk, size_t bytes);
 
 /* The backward kernel of one built-in node (kernels.c). */
 void cg__backward(cg_node *n);
+
+/* The backward kernel of a fused node (fused.c). */
+void cg__fused_backward(cg_node *n);
+
+/* Recomputes the data (and state) of a fused node from its operands (fused.c). */
+void cg__fused_forward(cg_node *n);
 
 #endif

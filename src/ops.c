@@ -216,3 +216,9 @@ double cg_exponent(cg_ref node, int *is_int)
     *is_int = (n->flags & CG_F_INT_EXPONENT) != 0;
     return n->x.exponent;
 }
+
+size_t cg_index(cg_ref node)
+{
+    cg_node *n = cg__node(node);
+    return n->op == CG_CROSS_ENTROPY ? n->x.fused->target : n->x.index;
+}

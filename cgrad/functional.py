@@ -1,0 +1,218 @@
+"""cgrad.functional: fused n-ary ops and numpy bulk I/O.
+
+Each op builds one node (softmax: one shared group and a node per output) in
+one call into C, whatever the number of operands, and its backward is one C
+kernel. Operands may be Values or plain numbers (constants, which become leaf
+Values). Seen through `_prev` and `_op`, a fused node is one node over its
+operands ('sum', 'dot', 'softmax[3]', ...).
+"""
+import operator
+
+import numpy as np
+
+from . import engine
+from ._core import REF_MIN, check, ffi, lib, new_block
+from .engine import Value, _wrap, as_float
+
+class ValueList(list):
+    """A list of Values that remembers an immutable snapshot of itself (the
+    tuple of its Values and the array of their C nodes), so that fused ops
+    and bulk I/O over it skip reading and copying 10,000 elements each time.
+    cgrad.values, softmax and log_softmax return one; it is a list in every
+    other way, and any change to it drops the snapshot."""
+
+    __slots__ = ("_snapshot",)
+
+    def __init__(self, values=(), snapshot=None):
+        super().__init__(values)
+        self._snapshot = snapshot
+
+    def __reduce__(self):  # pickles and copies as a plain list
+        return (list, (list(self),))
+
+
+def _forgetting(method):
+    def mutate(self, *args, **kwargs):
+        self._snapshot = None
+        return method(self, *args, **kwargs)
+    mutate.__name__ = method.__name__
+    return mutate
+
+
+for _name in ("__setitem__", "__delitem__", "__iadd__", "__imul__", "append", "extend",
+              "insert", "pop", "remove", "clear", "sort", "reverse"):
+    setattr(ValueList, _name, _forgetting(getattr(list, _name)))
+
+
+def snapshot(values):
+    """(tuple of the Values, cg_ref array of their nodes). A Value's `_h` is
+    read in a comprehension, which CPython runs at slot speed; an element
+    without one raises AttributeError."""
+    if type(values) is ValueList:
+        if values._snapshot is None:
+            values._snapshot = snapshot(list(values))
+        return values._snapshot
+    vals = tuple(values)
+    handles = np.array([v._h for v in vals], dtype=np.uintp)
+    return vals, ffi.from_buffer("cg_ref[]", handles)
+
+
+def _operands(values, what="values"):
+    """snapshot(values), where numbers become constant leaves, anything else
+    is a TypeError and no operands at all a ValueError."""
+    try:
+        vals, refs = snapshot(values)
+    except AttributeError:
+        vals, refs = snapshot([v if isinstance(v, Value) else Value(as_float(v)) for v in values])
+    if not vals:
+        raise ValueError(f"{what} must not be empty")
+    return vals, refs
+
+
+def _operand(x):
+    return x if isinstance(x, Value) else Value(as_float(x))
+
+
+# Fused ops over this many operands or more get a block of their own: their
+# side allocations (operand array, softmax buffers) are then freed with their
+# node, not with the shared block and its thousand other nodes.
+_OWN_BLOCK_OPERANDS = 256
+
+
+def _create(fn, operands, nodes, *args):
+    """Calls a C creator fn(block, *args) of a fused op over `operands`
+    operands that needs `nodes` nodes in one block. Returns (node, block)."""
+    blk = new_block(nodes) if operands >= _OWN_BLOCK_OPERANDS else engine._block
+    h = fn(blk, *args)
+    if h < REF_MIN:
+        h, blk = engine._retry(h, fn, *args, nodes=nodes)
+    return h, blk
+
+
+def _reduce(op, values, what):
+    vals, refs = _operands(values, what)
+    h, blk = _create(lib.cg_reduce, len(vals), 1, op, refs, len(vals))
+    return _wrap(h, blk, vals, None)
+
+
+def sum(values, start=0):
+    """start + values[0] + values[1] + ... as one node (added left to right,
+    as Python's sum does)."""
+    return _reduce(lib.CG_SUM, (start, *values), "values")
+
+
+def mean(values):
+    """(values[0] + values[1] + ...) / len(values) as one node."""
+    return _reduce(lib.CG_MEAN, values, "values")
+
+
+def logsumexp(values):
+    """log(sum(exp(v) for v in values)) as one node, stable for large values."""
+    return _reduce(lib.CG_LOGSUMEXP, values, "values")
+
+
+def dot(ws, xs, start=0):
+    """start + ws[0]*xs[0] + ws[1]*xs[1] + ... as one node: the same float
+    operations, in the same order, as sum((w*x for w, x in zip(ws, xs)), start)."""
+    ws, w_refs = _operands(ws, "ws")
+    xs, x_refs = _operands(xs, "xs")
+    if len(ws) != len(xs):
+        raise ValueError(f"dot of unequal lengths: {len(ws)} and {len(xs)}")
+    start = _operand(start)
+    h, blk = _create(lib.cg_dot, 2 * len(ws), 1, start._h, w_refs, x_refs, len(ws))
+    return _wrap(h, blk, (start, *ws, *xs), None)
+
+
+def _softmax(values, log):
+    vals, refs = _operands(values, "values")
+    n = len(vals)
+    outs = ffi.new("cg_ref[]", n)
+    h, blk = _create(lib.cg_softmax, n, n + 1, refs, n, log, outs)
+    group = _wrap(h, blk, vals, None)
+    picks = tuple([_wrap(out, blk, group, None) for out in outs])
+    return ValueList(picks, (picks, outs))
+
+
+def softmax(values):
+    """[exp(v) / sum(exp(u) for u in values) for v in values]: one group node
+    computes them all, stably; each output is a node of its own."""
+    return _softmax(values, 0)
+
+
+def log_softmax(values):
+    """[v - logsumexp(values) for v in values], one shared computation."""
+    return _softmax(values, 1)
+
+
+def cross_entropy(logits, target):
+    """-log_softmax(logits)[target] as one node: the negative log-likelihood of
+    class `target` (an int; negative counts from the end, as in a list)."""
+    vals, refs = _operands(logits, "logits")
+    n = len(vals)
+    t = operator.index(target)
+    if not -n <= t < n:
+        raise IndexError(f"target {target} out of range for {n} logits")
+    h, blk = _create(lib.cg_cross_entropy, n, 1, refs, n, t % n)
+    return _wrap(h, blk, vals, None)
+
+
+# ---- numpy bulk I/O ---------------------------------------------------------
+
+def values(array):
+    """Leaf Values for the numbers in array (any shape; nested lists for more
+    than one dimension), made in one call into C."""
+    xs = np.ascontiguousarray(array, dtype=np.float64)
+    flat = xs.reshape(-1)
+    n = flat.size
+    refs = ffi.new("cg_ref[]", n)
+    src = ffi.from_buffer("double[]", flat)
+    blk = engine._block
+    status = lib.cg_leaves(blk, src, n, refs)
+    if status == lib.CG_FULL:
+        blk = engine.fresh_block(n)
+        status = lib.cg_leaves(blk, src, n, refs)
+    check(status)
+    leaves = tuple([_wrap(h, blk, None, None) for h in refs])
+    if xs.ndim <= 1:
+        return ValueList(leaves, (leaves, refs))
+    out = list(leaves)
+    for size in reversed(xs.shape[1:]):
+        out = [out[i:i + size] for i in range(0, len(out), size)]
+    return out
+
+
+def _nodes(values):
+    try:
+        vals, refs = snapshot(values)
+    except AttributeError:
+        raise TypeError("expected a sequence of Values") from None
+    return refs, len(vals)
+
+
+def data(values):
+    """The data of Values as a float64 array."""
+    refs, n = _nodes(values)
+    out = np.empty(n)
+    lib.cg_gather_data(refs, n, ffi.from_buffer("double[]", out))
+    return out
+
+
+def grads(values):
+    """The grads of Values as a float64 array."""
+    refs, n = _nodes(values)
+    out = np.empty(n)
+    lib.cg_gather_grad(refs, n, ffi.from_buffer("double[]", out))
+    return out
+
+
+def set_data(values, array):
+    """Writes array's numbers into the Values' data (typically leaves)."""
+    refs, n = _nodes(values)
+    xs = np.ascontiguousarray(array, dtype=np.float64).reshape(-1)
+    if xs.size != n:
+        raise ValueError(f"set_data: {n} values but {xs.size} numbers")
+    lib.cg_scatter_data(refs, n, ffi.from_buffer("double[]", xs))
+
+
+__all__ = ["ValueList", "sum", "mean", "dot", "logsumexp", "softmax", "log_softmax", "cross_entropy",
+           "values", "data", "grads", "set_data"]

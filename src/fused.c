@@ -1,0 +1,297 @@
+/* fused.c - n-ary ops built as one node (or one group) in one call, with
+ * one backward kernel each, and bulk reads and writes of many nodes.
+ *
+ * Every n-ary node keeps its operands in an array in its block's extras.
+ * softmax and log_softmax are a hidden group node (data: logsumexp) and n
+ * CG_PICK outputs; a pick's backward only adds its grad to the group's gout
+ * buffer, and the group's kernel, which the sweep runs after every pick that
+ * uses it, turns the buffer into the operands' grads in O(n) and clears it. */
+#include <math.h>
+#include <string.h>
+
+#include "node.h"
+
+size_t cg_fused_nodes(int op, size_t n)
+{
+    return (op == CG_SOFTMAX || op == CG_LOG_SOFTMAX) ? n + 1 : 1;
+}
+
+/* An n-ary node with a fresh operand array (filled by the caller) and
+ * `picks` output nodes right after it in the block. NULL and *status set if
+ * there is no room; what was allocated stays with blk, unreachable. */
+static cg_node *new_nary(cg_block *blk, int op, size_t nargs, size_t picks, int *status)
+{
+    if (nargs > UINT32_MAX) {
+        *status = CG_NOMEM;
+        return NULL;
+    }
+    cg_node **array = cg__alloc_extra(blk, nargs * sizeof(cg_node *));
+    if (!array) {
+        *status = CG_NOMEM;
+        return NULL;
+    }
+    cg_node *n = cg__alloc_nodes(blk, 1 + picks);
+    if (!n) {
+        *status = CG_FULL;
+        return NULL;
+    }
+    n->op = (uint8_t)op;
+    n->flags = CG_F_ARRAY;
+    n->nargs = (uint32_t)nargs;
+    n->in.array = array;
+    return n;
+}
+
+static void copy_args(cg_node **dst, const cg_ref *src, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        dst[i] = cg__node(src[i]);
+}
+
+/* log(sum(exp(a_i))) with the maximum subtracted, so that large operands do
+ * not overflow; probs (if not NULL) gets the softmax, exp(a_i - max) / sum,
+ * from the same exponentials (one exp per operand). */
+static double logsumexp(cg_node **a, size_t n, double *probs)
+{
+    double m = a[0]->data;
+    for (size_t i = 1; i < n; i++)
+        if (a[i]->data > m)
+            m = a[i]->data;
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double e = exp(a[i]->data - m);
+        if (probs)
+            probs[i] = e;
+        s += e;
+    }
+    if (probs)
+        for (size_t i = 0; i < n; i++)
+            probs[i] /= s;
+    return isinf(m) ? m : m + log(s);
+}
+
+void cg__fused_forward(cg_node *n)
+{
+    cg_node **a = n->in.array;
+    size_t k = n->nargs;
+    double acc;
+    switch (n->op) {
+    case CG_SUM:
+    case CG_MEAN:
+        acc = a[0]->data;
+        for (size_t i = 1; i < k; i++)
+            acc += a[i]->data;
+        n->data = n->op == CG_MEAN ? acc / (double)k : acc;
+        break;
+    case CG_DOT: {
+        size_t m = (k - 1) / 2; /* operands: start, w[0..m-1], x[0..m-1] */
+        acc = a[0]->data;
+        for (size_t i = 0; i < m; i++)
+            acc += a[1 + i]->data * a[1 + m + i]->data;
+        n->data = acc;
+        break;
+    }
+    case CG_LOGSUMEXP:
+        n->data = logsumexp(a, k, NULL);
+        break;
+    case CG_SOFTMAX:
+    case CG_LOG_SOFTMAX: {
+        n->data = logsumexp(a, k, n->x.fused->probs);
+        cg_node *pick = n + 1; /* the outputs follow their group */
+        for (size_t i = 0; i < k; i++)
+            pick[i].data = n->op == CG_SOFTMAX ? n->x.fused->probs[i] : a[i]->data - n->data;
+        break;
+    }
+    case CG_PICK: /* computed by its group */
+        break;
+    case CG_CROSS_ENTROPY:
+        n->data = logsumexp(a, k, n->x.fused->probs) - a[n->x.fused->target]->data;
+        break;
+    default:
+        break;
+    }
+}
+
+void cg__fused_backward(cg_node *n)
+{
+    cg_node **a = (n->flags & CG_F_ARRAY) ? n->in.array : n->in.pair;
+    size_t k = n->nargs;
+    double g = n->grad;
+    switch (n->op) {
+    case CG_SUM:
+        for (size_t i = 0; i < k; i++)
+            a[i]->grad += g;
+        break;
+    case CG_MEAN: {
+        double share = g / (double)k;
+        for (size_t i = 0; i < k; i++)
+            a[i]->grad += share;
+        break;
+    }
+    case CG_DOT: {
+        size_t m = (k - 1) / 2;
+        a[0]->grad += g;
+        for (size_t i = 0; i < m; i++) {
+            cg_node *w = a[1 + i], *x = a[1 + m + i];
+            w->grad += x->data * g;
+            x->grad += w->data * g;
+        }
+        break;
+    }
+    case CG_LOGSUMEXP:
+        for (size_t i = 0; i < k; i++)
+            a[i]->grad += exp(a[i]->data - n->data) * g;
+        break;
+    case CG_PICK:
+        a[0]->x.fused->gout[n->x.index] += g;
+        break;
+    case CG_SOFTMAX: { /* torch's form: p_i * (g_i - sum_j g_j p_j) */
+        double *p = n->x.fused->probs, *gout = n->x.fused->gout;
+        double dot = 0.0;
+        for (size_t i = 0; i < k; i++)
+            dot += gout[i] * p[i];
+        for (size_t i = 0; i < k; i++) {
+            a[i]->grad += p[i] * (gout[i] - dot);
+            gout[i] = 0.0;
+        }
+        break;
+    }
+    case CG_LOG_SOFTMAX: { /* torch's form: g_i - exp(out_i) * sum_j g_j */
+        double *p = n->x.fused->probs, *gout = n->x.fused->gout;
+        double total = 0.0;
+        for (size_t i = 0; i < k; i++)
+            total += gout[i];
+        for (size_t i = 0; i < k; i++) {
+            a[i]->grad += gout[i] - p[i] * total;
+            gout[i] = 0.0;
+        }
+        break;
+    }
+    case CG_CROSS_ENTROPY: { /* log_softmax's backward with gout = -g at target */
+        double *p = n->x.fused->probs, s = -g;
+        size_t t = n->x.fused->target;
+        for (size_t i = 0; i < k; i++)
+            a[i]->grad += (i == t ? s : 0.0) - p[i] * s;
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+cg_ref cg_reduce(cg_block *blk, int op, const cg_ref *args, size_t n)
+{
+    if (n == 0)
+        return CG_EMPTY;
+    if (op != CG_SUM && op != CG_MEAN && op != CG_LOGSUMEXP)
+        return CG_DOMAIN;
+    int status;
+    cg_node *node = new_nary(blk, op, n, 0, &status);
+    if (!node)
+        return (cg_ref)status;
+    copy_args(node->in.array, args, n);
+    cg__fused_forward(node);
+    return cg__ref(node);
+}
+
+cg_ref cg_dot(cg_block *blk, cg_ref start, const cg_ref *ws, const cg_ref *xs, size_t n)
+{
+    if (n > (SIZE_MAX - 1) / 2)
+        return CG_NOMEM;
+    int status;
+    cg_node *node = new_nary(blk, CG_DOT, 1 + 2 * n, 0, &status);
+    if (!node)
+        return (cg_ref)status;
+    node->in.array[0] = cg__node(start);
+    copy_args(node->in.array + 1, ws, n);
+    copy_args(node->in.array + 1 + n, xs, n);
+    cg__fused_forward(node);
+    return cg__ref(node);
+}
+
+/* State for a softmax-like node over n operands (gout only for groups). */
+static cg_fused *new_fused(cg_block *blk, size_t n, int with_gout)
+{
+    if (n > SIZE_MAX / (2 * sizeof(double)))
+        return NULL;
+    cg_fused *f = cg__alloc_extra(blk, sizeof(cg_fused) + (with_gout ? 2 : 1) * n * sizeof(double));
+    if (!f)
+        return NULL;
+    f->target = 0;
+    f->probs = (double *)(f + 1);
+    f->gout = NULL;
+    if (with_gout) {
+        f->gout = f->probs + n;
+        memset(f->gout, 0, n * sizeof(double));
+    }
+    return f;
+}
+
+cg_ref cg_softmax(cg_block *blk, const cg_ref *args, size_t n, int log, cg_ref *out)
+{
+    if (n == 0)
+        return CG_EMPTY;
+    cg_fused *f = new_fused(blk, n, 1);
+    if (!f)
+        return CG_NOMEM;
+    int status;
+    cg_node *group = new_nary(blk, log ? CG_LOG_SOFTMAX : CG_SOFTMAX, n, n, &status);
+    if (!group)
+        return (cg_ref)status;
+    group->x.fused = f;
+    copy_args(group->in.array, args, n);
+    for (size_t i = 0; i < n; i++) {
+        cg_node *pick = group + 1 + i;
+        pick->op = CG_PICK;
+        pick->nargs = 1;
+        pick->in.pair[0] = group;
+        pick->x.index = i;
+        out[i] = cg__ref(pick);
+    }
+    cg__fused_forward(group);
+    return cg__ref(group);
+}
+
+cg_ref cg_cross_entropy(cg_block *blk, const cg_ref *args, size_t n, size_t target)
+{
+    if (n == 0)
+        return CG_EMPTY;
+    if (target >= n)
+        return CG_INDEX;
+    cg_fused *f = new_fused(blk, n, 0);
+    if (!f)
+        return CG_NOMEM;
+    int status;
+    cg_node *node = new_nary(blk, CG_CROSS_ENTROPY, n, 0, &status);
+    if (!node)
+        return (cg_ref)status;
+    f->target = target;
+    node->x.fused = f;
+    copy_args(node->in.array, args, n);
+    cg__fused_forward(node);
+    return cg__ref(node);
+}
+
+void cg_gather_data(const cg_ref *nodes, size_t n, double *out)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = cg__node(nodes[i])->data;
+}
+
+void cg_gather_grad(const cg_ref *nodes, size_t n, double *out)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = cg__node(nodes[i])->grad;
+}
+
+void cg_scatter_data(const cg_ref *nodes, size_t n, const double *xs)
+{
+    for (size_t i = 0; i < n; i++)
+        cg__node(nodes[i])->data = xs[i];
+}
+
+void cg_scatter_grad(const cg_ref *nodes, size_t n, const double *xs)
+{
+    for (size_t i = 0; i < n; i++)
+        cg__node(nodes[i])->grad = xs[i];
+}
