@@ -97,7 +97,11 @@ def _reduce(op, values, what):
 
 def sum(values, start=0):
     """start + values[0] + values[1] + ... as one node (added left to right,
-    as Python's sum does)."""
+    as Python's sum does). Unlike Python's sum, no values is a ValueError:
+    a fused op over nothing is most likely a bug upstream."""
+    values = tuple(values)
+    if not values:
+        raise ValueError("values must not be empty")
     return _reduce(lib.CG_SUM, (start, *values), "values")
 
 
