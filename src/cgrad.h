@@ -146,6 +146,20 @@ void cg_gather_grad(const cg_ref *nodes, size_t n, double *out);
 void cg_scatter_data(const cg_ref *nodes, size_t n, const double *xs);
 void cg_scatter_grad(const cg_ref *nodes, size_t n, const double *xs);
 
+/* ---- optimizers (optim.c) ----------------------------------------------
+ * Update the data of params[0..n-1] from their grads, as torch.optim does
+ * (same formulas, same order of operations). State arrays have n doubles,
+ * start zeroed, and belong to the caller. */
+
+/* SGD: with momentum, buf = momentum * buf + grad (buf = grad on the first
+ * step), then p -= lr * buf; without, p -= lr * grad. */
+void cg_sgd_step(const cg_ref *params, size_t n, double lr, double momentum,
+                 double *buf, int first_step);
+
+/* Adam (step counts from 1): m and v are the first and second moments. */
+void cg_adam_step(const cg_ref *params, size_t n, double lr, double beta1, double beta2,
+                  double eps, double weight_decay, long step, double *m, double *v);
+
 /* ---- reading and writing nodes (ops.c) --------------------------------- */
 
 double cg_data(cg_ref node);
