@@ -5,7 +5,8 @@ from .engine import Value
 from .functional import (cross_entropy, data, dot, grads, log_softmax, logsumexp, mean,
                          set_data, softmax, sum, values)
 from .gradcheck import gradcheck, numeric_grad
+from .viz import draw_dot
 
 __all__ = ["Value", "gradcheck", "numeric_grad", "__version__",
            "sum", "mean", "dot", "logsumexp", "softmax", "log_softmax", "cross_entropy",
-           "values", "data", "grads", "set_data"]
+           "values", "data", "grads", "set_data", "draw_dot"]
