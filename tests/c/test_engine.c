@@ -1,0 +1,1418 @@
+/* test_engine.c - the C core tested on its own, without Python.
+ *
+ * Uses only the public contract, src/cgrad.h. Every kernel is checked
+ * against values computed here independently: closed forms with libm, and
+ * central differences of the engine's own forward ops (gradcheck below).
+ *
+ * Adding a test: write `static void test_NAME(void)` using the CHECK*
+ * macros (and gradcheck() for a new op: give it a builder that makes the op
+ * from leaves), then add one line `TEST(NAME)` to the table at the bottom.
+ *
+ * Usage: test_engine [--chain N] [--list] [NAME...]
+ *   --chain N   depth of the deep-chain test (default 1000000)
+ *   NAME...     run only these tests
+ * Prints one line per test and closes with "N passed, M failed"; exits 1 if
+ * any test failed.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <math.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cgrad.h"
+
+/* ---- the harness --------------------------------------------------------- */
+
+static int failures;          /* failed checks in the running test */
+static jmp_buf test_abort;    /* REQUIRE failures jump here, ending the test */
+static size_t chain_depth = 1000000;
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static void fail_at(const char *file, int line, const char *fmt, ...)
+{
+    va_list ap;
+    failures++;
+    fprintf(stderr, "    FAIL %s:%d: ", file, line);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+/* A boolean check; the test goes on after a failure. */
+#define CHECK(cond)                                                        \
+    do {                                                                   \
+        if (!(cond))                                                       \
+            fail_at(__FILE__, __LINE__, "%s", #cond);                      \
+    } while (0)
+
+/* A check that ends the test when it fails (what follows depends on it). */
+#define REQUIRE(cond)                                                      \
+    do {                                                                   \
+        if (!(cond)) {                                                     \
+            fail_at(__FILE__, __LINE__, "required: %s", #cond);            \
+            longjmp(test_abort, 1);                                        \
+        }                                                                  \
+    } while (0)
+
+#define CHECK_INT(got, want)                                               \
+    do {                                                                   \
+        long long got_ = (long long)(got), want_ = (long long)(want);      \
+        if (got_ != want_)                                                 \
+            fail_at(__FILE__, __LINE__, "%s == %lld, expected %s == %lld", \
+                    #got, got_, #want, want_);                             \
+    } while (0)
+
+/* Bit-for-bit equality of doubles (NaN equals NaN). */
+#define CHECK_EXACT(got, want) check_close(got, want, 0.0, #got, #want, __FILE__, __LINE__)
+/* |got - want| <= tol * max(1, |want|) */
+#define CHECK_CLOSE(got, want, tol) check_close(got, want, tol, #got, #want, __FILE__, __LINE__)
+
+static int close_enough(double got, double want, double tol)
+{
+    if (got == want || (isnan(got) && isnan(want)))
+        return 1;
+    return fabs(got - want) <= tol * fmax(1.0, fabs(want));
+}
+
+static void check_close(double got, double want, double tol, const char *gs,
+                        const char *ws, const char *file, int line)
+{
+    if (!close_enough(got, want, tol))
+        fail_at(file, line, "%s == %.17g, expected %s == %.17g (tol %g)", gs, got, ws, want, tol);
+}
+
+/* A node from a creator's result: ends the test if it is a status instead. */
+#define NODE(expr) node_at((expr), #expr, __FILE__, __LINE__)
+static cg_ref node_at(cg_ref r, const char *expr, const char *file, int line)
+{
+    if (r < CG_REF_MIN) {
+        fail_at(file, line, "%s returned status %d, not a node", expr, (int)r);
+        longjmp(test_abort, 1);
+    }
+    return r;
+}
+
+static cg_block *new_block(size_t nodes)
+{
+    cg_block *blk = cg_block_new(nodes);
+    if (!blk) {
+        fprintf(stderr, "out of memory\n");
+        exit(2);
+    }
+    return blk;
+}
+
+/* ---- running backward, with custom (caller-defined) nodes ----------------- */
+
+/* What a custom node's callback pointer points to in these tests: the
+ * function to run and the node it belongs to (the sweep hands back only the
+ * pointer, as it hands Python its handle). */
+typedef struct custom_op {
+    void (*backward)(struct custom_op *self);
+    cg_ref node;
+} custom_op;
+
+/* Runs the whole reverse sweep from root, calling custom nodes' backwards.
+ * Returns the status of cg_sweep_begin / cg_sweep_next; *size gets the
+ * sweep's size if size is not NULL. */
+static int backward(cg_ref root, size_t *size)
+{
+    cg_sweep *sw = NULL;
+    int status = cg_sweep_begin(root, &sw);
+    if (status != CG_OK)
+        return status;
+    if (size)
+        *size = cg_sweep_size(sw);
+    void *cb = NULL;
+    while ((status = cg_sweep_next(sw, &cb)) == CG_CALLBACK) {
+        custom_op *op = cb;
+        op->backward(op);
+    }
+    cg_sweep_free(sw);
+    return status;
+}
+
+/* ---- gradcheck: analytic grads against central differences --------------- */
+
+/* Builds an expression of the leaves x[0..n-1] in blk; returns its root or a
+ * status. Builders must not keep state between calls. */
+typedef cg_ref (*builder)(cg_block *blk, const cg_ref *x, size_t n);
+
+enum { GC_MAX = 16, GC_BLOCK = 4096 };
+
+/* The root's data for leaves at xs, built in a fresh block. */
+static double evaluate(builder build, const double *xs, size_t n)
+{
+    cg_block *blk = new_block(GC_BLOCK);
+    cg_ref x[GC_MAX];
+    REQUIRE(cg_leaves(blk, xs, n, x) == CG_OK);
+    cg_ref root = build(blk, x, n);
+    double y = root >= CG_REF_MIN ? cg_data(root) : NAN;
+    cg_block_free(blk);
+    REQUIRE(!isnan(y) || root >= CG_REF_MIN);
+    return y;
+}
+
+/* Checks every leaf's grad after backward against a central difference with
+ * step h * max(1, |x|); tol is relative. */
+static void gradcheck_at(const char *what, builder build, const double *xs, size_t n,
+                         double tol, const char *file, int line)
+{
+    REQUIRE(n <= GC_MAX);
+    cg_block *blk = new_block(GC_BLOCK);
+    cg_ref x[GC_MAX];
+    REQUIRE(cg_leaves(blk, xs, n, x) == CG_OK);
+    cg_ref root = build(blk, x, n);
+    if (root < CG_REF_MIN) {
+        cg_block_free(blk);
+        fail_at(file, line, "%s: builder returned status %d", what, (int)root);
+        return;
+    }
+    REQUIRE(backward(root, NULL) == CG_OK);
+    double xp[GC_MAX];
+    for (size_t i = 0; i < n; i++) {
+        double h = 1e-6 * fmax(1.0, fabs(xs[i]));
+        memcpy(xp, xs, n * sizeof *xs);
+        xp[i] = xs[i] + h;
+        double up = evaluate(build, xp, n);
+        xp[i] = xs[i] - h;
+        double down = evaluate(build, xp, n);
+        double numeric = (up - down) / (2.0 * h);
+        double analytic = cg_grad(x[i]);
+        if (!close_enough(analytic, numeric, tol))
+            fail_at(file, line, "%s: d/dx%zu at x%zu=%g: analytic %.17g, numeric %.17g", what,
+                    i, i, xs[i], analytic, numeric);
+    }
+    cg_block_free(blk);
+}
+#define gradcheck(what, build, xs, n, tol) gradcheck_at(what, build, xs, n, tol, __FILE__, __LINE__)
+
+/* Sample points used by several tests. */
+static const double POINTS[] = {-2.5, -0.3, 0.7, 1.9};
+#define NPOINTS (sizeof POINTS / sizeof POINTS[0])
+
+/* ---- tests: blocks and nodes ---------------------------------------------- */
+
+static void test_block_new_free(void)
+{
+    cg_block *blk = cg_block_new(0);
+    REQUIRE(blk != NULL);
+    size_t empty = cg_block_bytes(blk);
+    CHECK(empty >= 1024 * sizeof(double) * 2); /* default size: room for 1024 nodes */
+    cg_block_free(blk);
+
+    blk = new_block(3);
+    CHECK(cg_block_bytes(blk) < empty);
+    cg_block_free(blk);
+
+    cg_block_free(NULL); /* a no-op */
+    CHECK(cg_block_new(SIZE_MAX) == NULL); /* the size overflows: NULL, not a tiny block */
+    CHECK(cg_block_new(SIZE_MAX / 8) == NULL);
+}
+
+static void test_leaf(void)
+{
+    cg_block *blk = new_block(0);
+    cg_ref a = NODE(cg_leaf(blk, 2.5));
+    CHECK_EXACT(cg_data(a), 2.5);
+    CHECK_EXACT(cg_grad(a), 0.0);
+    CHECK_INT(cg_op(a), CG_LEAF);
+    CHECK_INT(cg_nargs(a), 0);
+    CHECK_INT(cg_arg(a, 0), CG_INDEX);
+    cg_set_data(a, -1.25);
+    cg_set_grad(a, 4.0);
+    CHECK_EXACT(cg_data(a), -1.25);
+    CHECK_EXACT(cg_grad(a), 4.0);
+    CHECK_INT(cg_node_backward(a), CG_OK); /* a leaf's backward does nothing */
+    CHECK_EXACT(cg_grad(a), 4.0);
+
+    cg_ref b = NODE(cg_leaf(blk, -0.0));
+    CHECK(b != a);
+    CHECK(signbit(cg_data(b)));
+    cg_ref n = NODE(cg_leaf(blk, NAN));
+    CHECK(isnan(cg_data(n)));
+    cg_ref i = NODE(cg_leaf(blk, INFINITY));
+    CHECK_EXACT(cg_data(i), INFINITY);
+    cg_block_free(blk);
+}
+
+static void test_leaves(void)
+{
+    cg_block *blk = new_block(4);
+    const double xs[] = {1.0, 2.0, 3.0};
+    cg_ref out[3] = {0, 0, 0};
+    CHECK_INT(cg_leaves(blk, xs, 3, out), CG_OK);
+    for (int i = 0; i < 3; i++) {
+        CHECK(out[i] >= CG_REF_MIN);
+        CHECK_EXACT(cg_data(out[i]), xs[i]);
+        CHECK_INT(cg_op(out[i]), CG_LEAF);
+    }
+    CHECK(out[0] != out[1] && out[1] != out[2]);
+    /* all or nothing: one slot left, two asked for */
+    cg_ref more[2] = {7, 7};
+    CHECK_INT(cg_leaves(blk, xs, 2, more), CG_FULL);
+    CHECK_INT(more[0], 7);
+    CHECK_INT(more[1], 7);
+    cg_block_free(blk);
+    blk = new_block(1);
+    CHECK_INT(cg_leaves(blk, xs, 0, more), CG_OK); /* zero leaves: nothing to do */
+    CHECK_INT(more[0], 7);
+    cg_block_free(blk);
+}
+
+/* ---- tests: each kernel against closed forms and central differences ----- */
+
+static void test_add(void)
+{
+    cg_block *blk = new_block(0);
+    for (size_t i = 0; i < NPOINTS; i++) {
+        double x = POINTS[i], y = POINTS[NPOINTS - 1 - i] * 3.0;
+        cg_ref a = NODE(cg_leaf(blk, x)), b = NODE(cg_leaf(blk, y));
+        cg_ref c = NODE(cg_add(blk, a, b));
+        CHECK_EXACT(cg_data(c), x + y);
+        CHECK_INT(cg_op(c), CG_ADD);
+        CHECK_INT(cg_nargs(c), 2);
+        CHECK_INT(cg_arg(c, 0), a);
+        CHECK_INT(cg_arg(c, 1), b);
+        CHECK_INT(cg_arg(c, 2), CG_INDEX);
+        cg_set_grad(c, 1.5);
+        CHECK_INT(cg_node_backward(c), CG_OK);
+        CHECK_EXACT(cg_grad(a), 1.5);
+        CHECK_EXACT(cg_grad(b), 1.5);
+    }
+    /* a + a: the operand gets both contributions */
+    cg_ref a = NODE(cg_leaf(blk, 3.0));
+    cg_ref c = NODE(cg_add(blk, a, a));
+    CHECK_INT(backward(c, NULL), CG_OK);
+    CHECK_EXACT(cg_data(c), 6.0);
+    CHECK_EXACT(cg_grad(a), 2.0);
+    cg_block_free(blk);
+}
+
+static void test_mul(void)
+{
+    cg_block *blk = new_block(0);
+    for (size_t i = 0; i < NPOINTS; i++) {
+        double x = POINTS[i], y = POINTS[NPOINTS - 1 - i] * 3.0;
+        cg_ref a = NODE(cg_leaf(blk, x)), b = NODE(cg_leaf(blk, y));
+        cg_ref c = NODE(cg_mul(blk, a, b));
+        CHECK_EXACT(cg_data(c), x * y);
+        CHECK_INT(cg_op(c), CG_MUL);
+        CHECK_INT(cg_arg(c, 0), a);
+        CHECK_INT(cg_arg(c, 1), b);
+        cg_set_grad(c, 2.0);
+        CHECK_INT(cg_node_backward(c), CG_OK);
+        CHECK_EXACT(cg_grad(a), y * 2.0);
+        CHECK_EXACT(cg_grad(b), x * 2.0);
+    }
+    cg_ref a = NODE(cg_leaf(blk, 3.0));
+    cg_ref c = NODE(cg_mul(blk, a, a)); /* d(a*a)/da = 2a */
+    CHECK_INT(backward(c, NULL), CG_OK);
+    CHECK_EXACT(cg_grad(a), 6.0);
+    cg_block_free(blk);
+}
+
+static void test_const_ops(void)
+{
+    cg_block *blk = new_block(0);
+    cg_ref a = NODE(cg_leaf(blk, 1.5));
+    cg_ref s = NODE(cg_add_const(blk, a, -4.0));
+    CHECK_EXACT(cg_data(s), -2.5);
+    CHECK_INT(cg_op(s), CG_ADD);
+    CHECK_INT(cg_nargs(s), 2);
+    CHECK_INT(cg_arg(s, 0), a);
+    cg_ref k = cg_arg(s, 1); /* micrograd's constant leaf, operand 1 */
+    REQUIRE(k >= CG_REF_MIN);
+    CHECK_INT(cg_op(k), CG_LEAF);
+    CHECK_EXACT(cg_data(k), -4.0);
+
+    cg_ref p = NODE(cg_mul_const(blk, s, 3.0));
+    CHECK_EXACT(cg_data(p), -7.5);
+    CHECK_INT(cg_op(p), CG_MUL);
+    cg_ref k2 = cg_arg(p, 1);
+    REQUIRE(k2 >= CG_REF_MIN);
+    CHECK_EXACT(cg_data(k2), 3.0);
+    CHECK_INT(backward(p, NULL), CG_OK);
+    CHECK_EXACT(cg_grad(a), 3.0);
+    CHECK_EXACT(cg_grad(s), 3.0);
+    CHECK_EXACT(cg_grad(k2), -2.5); /* the constant's leaf gets its grad too, as in micrograd */
+    CHECK_EXACT(cg_grad(k), 3.0);
+
+    /* the pair is made whole or not at all: one slot is not enough */
+    cg_block *one = new_block(2);
+    cg_ref b = NODE(cg_leaf(one, 1.0));
+    CHECK_INT(cg_add_const(one, b, 1.0), CG_FULL);
+    CHECK_INT(cg_mul_const(one, b, 1.0), CG_FULL);
+    cg_block_free(one);
+    cg_block_free(blk);
+}
+
+static cg_ref build_add_const(cg_block *blk, const cg_ref *x, size_t n)
+{
+    (void)n;
+    return cg_mul_const(blk, cg_add_const(blk, x[0], 0.75), -1.5);
+}
+
+static cg_ref build_mul(cg_block *blk, const cg_ref *x, size_t n)
+{
+    (void)n;
+    return cg_mul(blk, cg_add(blk, x[0], x[1]), x[1]);
+}
+
+static void test_arith_gradcheck(void)
+{
+    for (size_t i = 0; i < NPOINTS; i++) {
+        double xs[2] = {POINTS[i], POINTS[(i + 1) % NPOINTS]};
+        gradcheck("(x+0.75)*-1.5", build_add_const, xs, 1, 1e-7);
+        gradcheck("(x+y)*y", build_mul, xs, 2, 1e-7);
+    }
+}
+
+/* One unary op: data and grad against closed forms, and a central difference. */
+typedef struct {
+    int op;
+    const char *name;
+    double (*f)(double);
+    double (*df)(double);
+    double lo, hi; /* domain sampled */
+} unary_case;
+
+static double relu_f(double x) { return x < 0.0 ? 0.0 : x; }
+static double relu_df(double x) { return x > 0.0 ? 1.0 : 0.0; }
+static double exp_df(double x) { return exp(x); }
+static double log_df(double x) { return 1.0 / x; }
+static double tanh_df(double x) { double t = tanh(x); return 1.0 - t * t; }
+static double sin_df(double x) { return cos(x); }
+static double cos_df(double x) { return -sin(x); }
+/* sigmoid from its definition, not the engine's two-branch formula */
+static double sigmoid_f(double x) { return 1.0 / (1.0 + exp(-x)); }
+static double sigmoid_df(double x) { double e = exp(-x); return e / ((1.0 + e) * (1.0 + e)); }
+
+static const unary_case UNARY[] = {
+    {CG_EXP, "exp", exp, exp_df, -5.0, 5.0},
+    {CG_LOG, "log", log, log_df, 0.05, 20.0},
+    {CG_TANH, "tanh", tanh, tanh_df, -3.0, 3.0},
+    {CG_RELU, "relu", relu_f, relu_df, -3.0, 3.0},
+    {CG_SIN, "sin", sin, sin_df, -7.0, 7.0},
+    {CG_COS, "cos", cos, cos_df, -7.0, 7.0},
+    {CG_SIGMOID, "sigmoid", sigmoid_f, sigmoid_df, -8.0, 8.0},
+};
+#define NUNARY (sizeof UNARY / sizeof UNARY[0])
+
+static int unary_op_for_builder; /* read by build_unary; set before each gradcheck */
+static cg_ref build_unary(cg_block *blk, const cg_ref *x, size_t n)
+{
+    (void)n;
+    return cg_unary(blk, unary_op_for_builder, x[0]);
+}
+
+static void test_unary(void)
+{
+    cg_block *blk = new_block(0);
+    for (size_t u = 0; u < NUNARY; u++) {
+        const unary_case *c = &UNARY[u];
+        for (int k = 0; k <= 10; k++) {
+            double x = c->lo + (c->hi - c->lo) * k / 10.0 + 0.0123; /* avoids relu's kink at 0 */
+            cg_ref a = NODE(cg_leaf(blk, x));
+            cg_ref y = NODE(cg_unary(blk, c->op, a));
+            CHECK_INT(cg_op(y), c->op);
+            CHECK_INT(cg_nargs(y), 1);
+            CHECK_INT(cg_arg(y, 0), a);
+            if (!close_enough(cg_data(y), c->f(x), 1e-15))
+                fail_at(__FILE__, __LINE__, "%s(%g) = %.17g, expected %.17g", c->name, x,
+                        cg_data(y), c->f(x));
+            cg_set_grad(y, 0.5);
+            CHECK_INT(cg_node_backward(y), CG_OK);
+            if (!close_enough(cg_grad(a), 0.5 * c->df(x), 1e-14))
+                fail_at(__FILE__, __LINE__, "%s'(%g) = %.17g, expected %.17g", c->name, x,
+                        cg_grad(a) / 0.5, c->df(x));
+            unary_op_for_builder = c->op;
+            gradcheck(c->name, build_unary, &x, 1, 1e-6);
+        }
+    }
+    /* relu at and around its kink, and of -0.0 */
+    cg_ref z = NODE(cg_leaf(blk, 0.0));
+    cg_ref r = NODE(cg_unary(blk, CG_RELU, z));
+    CHECK_EXACT(cg_data(r), 0.0);
+    CHECK_INT(backward(r, NULL), CG_OK);
+    CHECK_EXACT(cg_grad(z), 0.0); /* micrograd: (out.data > 0) * out.grad */
+    /* sigmoid saturates without overflow at both ends */
+    cg_ref big = NODE(cg_leaf(blk, 1000.0)), small = NODE(cg_leaf(blk, -1000.0));
+    CHECK_EXACT(cg_data(NODE(cg_unary(blk, CG_SIGMOID, big))), 1.0);
+    CHECK_EXACT(cg_data(NODE(cg_unary(blk, CG_SIGMOID, small))), 0.0);
+    CHECK_EXACT(cg_data(NODE(cg_unary(blk, CG_TANH, big))), 1.0);
+    cg_block_free(blk);
+}
+
+static void test_pow_const(void)
+{
+    static const struct {
+        double x, p;
+        int is_int;
+    } cases[] = {
+        {1.7, 2.0, 1}, {-1.3, 3.0, 1}, {2.2, -1.0, 1}, {0.6, 0.5, 0},
+        {3.0, -2.5, 0}, {-2.0, -2.0, 1}, {4.0, 0.0, 1}, {0.0, 2.0, 1},
+    };
+    cg_block *blk = new_block(0);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        double x = cases[i].x, p = cases[i].p;
+        cg_ref a = NODE(cg_leaf(blk, x));
+        cg_ref y = NODE(cg_pow_const(blk, a, p, cases[i].is_int));
+        CHECK_INT(cg_op(y), CG_POW_CONST);
+        CHECK_INT(cg_nargs(y), 1);
+        CHECK_INT(cg_arg(y, 0), a);
+        int is_int = -1;
+        CHECK_EXACT(cg_exponent(y, &is_int), p);
+        CHECK_INT(is_int, cases[i].is_int);
+        CHECK_EXACT(cg_data(y), pow(x, p));
+        CHECK_INT(backward(y, NULL), CG_OK);
+        CHECK_CLOSE(cg_grad(a), p * pow(x, p - 1.0), 1e-15);
+    }
+    cg_block_free(blk);
+}
+
+static double pow_exponent; /* read by build_pow_const */
+static cg_ref build_pow_const(cg_block *blk, const cg_ref *x, size_t n)
+{
+    (void)n;
+    return cg_pow_const(blk, x[0], pow_exponent, 0);
+}
+
+static cg_ref build_pow(cg_block *blk, const cg_ref *x, size_t n)
+{
+    (void)n;
+    return cg_pow(blk, x[0], x[1]);
+}
+
+static void test_pow_gradcheck(void)
+{
+    static const double exps[] = {2.0, 3.0, -1.0, 0.5, -2.5, 1.7};
+    for (size_t i = 0; i < sizeof exps / sizeof exps[0]; i++) {
+        pow_exponent = exps[i];
+        double x = 1.3;
+        gradcheck("x ** p", build_pow_const, &x, 1, 1e-6);
+        x = 0.4;
+        gradcheck("x ** p", build_pow_const, &x, 1, 1e-6);
+    }
+    static const double pts[][2] = {{1.3, 2.0}, {0.4, -1.5}, {2.5, 0.3}, {3.0, -2.0}};
+    for (size_t i = 0; i < sizeof pts / sizeof pts[0]; i++)
+        gradcheck("x ** y", build_pow, pts[i], 2, 1e-6);
+}
+
+static void test_pow(void)
+{
+    cg_block *blk = new_block(0);
+    double x = 1.8, e = -0.7;
+    cg_ref a = NODE(cg_leaf(blk, x)), b = NODE(cg_leaf(blk, e));
+    cg_ref y = NODE(cg_pow(blk, a, b));
+    CHECK_INT(cg_op(y), CG_POW);
+    CHECK_INT(cg_arg(y, 0), a);
+    CHECK_INT(cg_arg(y, 1), b);
+    CHECK_EXACT(cg_data(y), pow(x, e));
+    CHECK_INT(backward(y, NULL), CG_OK);
+    CHECK_CLOSE(cg_grad(a), e * pow(x, e - 1.0), 1e-15);
+    CHECK_CLOSE(cg_grad(b), pow(x, e) * log(x), 1e-15);
+
+    /* a negative base with an integer exponent: defined, grad wrt the base only */
+    cg_ref n = NODE(cg_leaf(blk, -2.0)), three = NODE(cg_leaf(blk, 3.0));
+    cg_ref c = NODE(cg_pow(blk, n, three));
+    CHECK_EXACT(cg_data(c), -8.0);
+    CHECK_INT(backward(c, NULL), CG_OK);
+    CHECK_EXACT(cg_grad(n), 12.0);
+
+    /* 0 ** b, b > 0: the grad wrt b is 0 (torch's convention), not NaN */
+    cg_ref z = NODE(cg_leaf(blk, 0.0)), two = NODE(cg_leaf(blk, 2.0));
+    cg_ref d = NODE(cg_pow(blk, z, two));
+    CHECK_EXACT(cg_data(d), 0.0);
+    CHECK_INT(backward(d, NULL), CG_OK);
+    CHECK_EXACT(cg_grad(z), 0.0);
+    CHECK_EXACT(cg_grad(two), 0.0);
+    cg_block_free(blk);
+}
+
+/* ---- tests: errors leave nothing behind ---------------------------------- */
+
+/* Checks that expr returns status want and allocated nothing in blk, whose
+ * single free slot must still be there afterwards. */
+#define CHECK_STATUS_NOALLOC(blk, expr, want)                                   \
+    do {                                                                        \
+        CHECK_INT((expr), (want));                                              \
+        cg_ref probe_ = cg_leaf((blk), 0.0);                                    \
+        if (probe_ < CG_REF_MIN)                                                \
+            fail_at(__FILE__, __LINE__, "%s took a node though it failed", #expr); \
+    } while (0)
+
+static void test_errors(void)
+{
+    struct {
+        double x;
+        int op;
+        int want;
+    } unary[] = {
+        {1000.0, CG_EXP, CG_RANGE},     {710.0, CG_EXP, CG_RANGE},
+        {0.0, CG_LOG, CG_DOMAIN},       {-0.0, CG_LOG, CG_DOMAIN},
+        {-1.0, CG_LOG, CG_DOMAIN},      {-INFINITY, CG_LOG, CG_DOMAIN},
+        {INFINITY, CG_SIN, CG_DOMAIN},  {-INFINITY, CG_COS, CG_DOMAIN},
+        {1.0, CG_ADD, CG_DOMAIN},       {1.0, CG_LEAF, CG_DOMAIN}, /* not unary ops */
+        {1.0, CG_CUSTOM, CG_DOMAIN},    {1.0, 99, CG_DOMAIN},
+        {1.0, -1, CG_DOMAIN},
+    };
+    for (size_t i = 0; i < sizeof unary / sizeof unary[0]; i++) {
+        cg_block *src = new_block(1);
+        cg_ref a = NODE(cg_leaf(src, unary[i].x));
+        cg_block *blk = new_block(1);
+        CHECK_STATUS_NOALLOC(blk, cg_unary(blk, unary[i].op, a), unary[i].want);
+        cg_block_free(blk);
+        cg_block_free(src);
+    }
+    /* what is not an error */
+    cg_block *ok = new_block(0);
+    CHECK_EXACT(cg_data(NODE(cg_unary(ok, CG_EXP, NODE(cg_leaf(ok, -1000.0))))), 0.0);
+    CHECK_EXACT(cg_data(NODE(cg_unary(ok, CG_EXP, NODE(cg_leaf(ok, INFINITY))))), INFINITY);
+    CHECK_EXACT(cg_data(NODE(cg_unary(ok, CG_LOG, NODE(cg_leaf(ok, INFINITY))))), INFINITY);
+    CHECK(isnan(cg_data(NODE(cg_unary(ok, CG_EXP, NODE(cg_leaf(ok, NAN)))))));
+
+    struct {
+        double x, p;
+        int want;
+    } pows[] = {
+        {0.0, -1.0, CG_ZERODIV}, {0.0, -0.5, CG_ZERODIV}, {-0.0, -2.0, CG_ZERODIV},
+        {-8.0, 1.0 / 3.0, CG_DOMAIN}, {-1.0, 0.5, CG_DOMAIN},
+        {10.0, 400.0, CG_RANGE}, {-10.0, 401.0, CG_RANGE}, {1e-300, -2.0, CG_RANGE},
+    };
+    for (size_t i = 0; i < sizeof pows / sizeof pows[0]; i++) {
+        cg_ref a = NODE(cg_leaf(ok, pows[i].x)), p = NODE(cg_leaf(ok, pows[i].p));
+        cg_block *blk = new_block(1);
+        CHECK_STATUS_NOALLOC(blk, cg_pow_const(blk, a, pows[i].p, 0), pows[i].want);
+        cg_block_free(blk);
+        blk = new_block(1);
+        CHECK_STATUS_NOALLOC(blk, cg_pow(blk, a, p), pows[i].want);
+        cg_block_free(blk);
+    }
+    CHECK_EXACT(cg_data(NODE(cg_pow_const(ok, NODE(cg_leaf(ok, 0.0)), 0.0, 1))), 1.0);
+    CHECK_EXACT(cg_data(NODE(cg_pow_const(ok, NODE(cg_leaf(ok, INFINITY)), 2.0, 1))), INFINITY);
+    cg_block_free(ok);
+}
+
+/* ---- tests: custom nodes -------------------------------------------------- */
+
+/* f(a, b, c, d, e) = a*b*c + d - e, five operands (stored out of line) */
+static void f5_backward(custom_op *self)
+{
+    cg_ref n = self->node;
+    double g = cg_grad(n);
+    cg_ref a = cg_arg(n, 0), b = cg_arg(n, 1), c = cg_arg(n, 2), d = cg_arg(n, 3), e = cg_arg(n, 4);
+    cg_set_grad(a, cg_grad(a) + cg_data(b) * cg_data(c) * g);
+    cg_set_grad(b, cg_grad(b) + cg_data(a) * cg_data(c) * g);
+    cg_set_grad(c, cg_grad(c) + cg_data(a) * cg_data(b) * g);
+    cg_set_grad(d, cg_grad(d) + g);
+    cg_set_grad(e, cg_grad(e) - g);
+}
+
+/* q(a, b) = a / b, two operands (stored inline) */
+static void q2_backward(custom_op *self)
+{
+    cg_ref n = self->node;
+    double g = cg_grad(n);
+    cg_ref a = cg_arg(n, 0), b = cg_arg(n, 1);
+    cg_set_grad(a, cg_grad(a) + g / cg_data(b));
+    cg_set_grad(b, cg_grad(b) - cg_data(a) / (cg_data(b) * cg_data(b)) * g);
+}
+
+static void test_custom(void)
+{
+    cg_block *blk = new_block(0);
+    const double xs[5] = {0.5, -1.5, 2.0, 0.25, 3.0};
+    cg_ref x[5];
+    REQUIRE(cg_leaves(blk, xs, 5, x) == CG_OK);
+
+    size_t before = cg_block_bytes(blk);
+    double f = xs[0] * xs[1] * xs[2] + xs[3] - xs[4];
+    cg_ref f5 = NODE(cg_custom(blk, f, x, 5));
+    CHECK(cg_block_bytes(blk) > before); /* its operand array is the block's */
+    CHECK_INT(cg_op(f5), CG_CUSTOM);
+    CHECK_INT(cg_nargs(f5), 5);
+    for (size_t i = 0; i < 5; i++)
+        CHECK_INT(cg_arg(f5, i), x[i]);
+    CHECK_INT(cg_arg(f5, 5), CG_INDEX);
+    CHECK_EXACT(cg_data(f5), f);
+
+    cg_ref q2 = NODE(cg_custom(blk, xs[3] / xs[1], (cg_ref[]){x[3], x[1]}, 2));
+    CHECK_INT(cg_nargs(q2), 2);
+    CHECK_INT(cg_arg(q2, 0), x[3]);
+    CHECK_INT(cg_arg(q2, 1), x[1]);
+
+    /* without a callback the sweep passes over a custom node; with one it stops there */
+    CHECK_INT(cg_node_backward(f5), CG_CALLBACK);
+    custom_op op5 = {f5_backward, f5}, op2 = {q2_backward, q2};
+    cg_set_callback(f5, &op5);
+    cg_set_callback(q2, &op2);
+
+    /* root = tanh(f5) * q2 */
+    cg_ref t = NODE(cg_unary(blk, CG_TANH, f5));
+    cg_ref root = NODE(cg_mul(blk, t, q2));
+    cg_sweep *sw = NULL;
+    REQUIRE(cg_sweep_begin(root, &sw) == CG_OK);
+    CHECK_INT(cg_sweep_size(sw), 4);
+    void *cb = NULL;
+    int calls = 0;
+    int status;
+    while ((status = cg_sweep_next(sw, &cb)) == CG_CALLBACK) {
+        CHECK(cb == &op5 || cb == &op2);
+        ((custom_op *)cb)->backward(cb);
+        calls++;
+    }
+    CHECK_INT(status, CG_OK);
+    CHECK_INT(calls, 2);
+    CHECK_INT(cg_sweep_next(sw, &cb), CG_OK); /* a finished sweep stays finished */
+    cg_sweep_free(sw);
+
+    double th = tanh(f), q = xs[3] / xs[1];
+    double df = (1.0 - th * th) * q; /* d root / d f5 */
+    CHECK_CLOSE(cg_grad(f5), df, 1e-15);
+    CHECK_CLOSE(cg_grad(q2), th, 1e-15);
+    CHECK_CLOSE(cg_grad(x[0]), xs[1] * xs[2] * df, 1e-14);
+    CHECK_CLOSE(cg_grad(x[1]), xs[0] * xs[2] * df - xs[3] / (xs[1] * xs[1]) * th, 1e-14);
+    CHECK_CLOSE(cg_grad(x[2]), xs[0] * xs[1] * df, 1e-14);
+    CHECK_CLOSE(cg_grad(x[3]), df + th / xs[1], 1e-14);
+    CHECK_CLOSE(cg_grad(x[4]), -df, 1e-14);
+
+    /* detached callback: the sweep skips the node, so its operands get nothing */
+    for (int i = 0; i < 5; i++)
+        cg_set_grad(x[i], 0.0);
+    cg_set_callback(f5, NULL);
+    cg_set_callback(q2, NULL);
+    CHECK_INT(backward(root, NULL), CG_OK);
+    for (int i = 0; i < 5; i++)
+        CHECK_EXACT(cg_grad(x[i]), 0.0);
+
+    /* a custom node with one operand and with none */
+    cg_ref c1 = NODE(cg_custom(blk, 1.0, x, 1));
+    CHECK_INT(cg_nargs(c1), 1);
+    cg_ref c0 = NODE(cg_custom(blk, 2.0, NULL, 0));
+    CHECK_INT(cg_nargs(c0), 0);
+    CHECK_INT(cg_op(c0), CG_CUSTOM);
+    size_t size = 99;
+    CHECK_INT(backward(c0, &size), CG_OK);
+    CHECK_INT(size, 0);
+
+    /* a full block: CG_FULL for both operand layouts */
+    cg_block *full = new_block(1);
+    NODE(cg_leaf(full, 0.0));
+    CHECK_INT(cg_custom(full, 1.0, x, 5), CG_FULL);
+    CHECK_INT(cg_custom(full, 1.0, x, 2), CG_FULL);
+    cg_block_free(full);
+    cg_block_free(blk);
+}
+
+/* ---- tests: the sweep ----------------------------------------------------- */
+
+static void test_sweep_accumulates(void)
+{
+    cg_block *blk = new_block(0);
+    cg_ref a = NODE(cg_leaf(blk, 3.0)), b = NODE(cg_leaf(blk, -2.0));
+    cg_ref c = NODE(cg_mul(blk, a, b));
+    cg_ref d = NODE(cg_add(blk, c, c)); /* a shared operand */
+    size_t size = 0;
+    CHECK_INT(backward(d, &size), CG_OK);
+    CHECK_INT(size, 2); /* interior nodes only, each once */
+    CHECK_EXACT(cg_grad(d), 1.0);
+    CHECK_EXACT(cg_grad(c), 2.0);
+    CHECK_EXACT(cg_grad(a), -4.0);
+    CHECK_EXACT(cg_grad(b), 6.0);
+    /* a second backward without zeroing: micrograd's accumulation */
+    CHECK_INT(backward(d, NULL), CG_OK);
+    CHECK_EXACT(cg_grad(d), 1.0);
+    CHECK_EXACT(cg_grad(c), 4.0);
+    CHECK_EXACT(cg_grad(a), -12.0);
+    CHECK_EXACT(cg_grad(b), 18.0);
+
+    /* from a leaf: nothing to order, and the leaf's grad becomes 1 */
+    CHECK_INT(backward(a, &size), CG_OK);
+    CHECK_INT(size, 0);
+    CHECK_EXACT(cg_grad(a), 1.0);
+
+    /* only nodes reachable from the root are touched */
+    cg_ref e = NODE(cg_leaf(blk, 5.0));
+    cg_ref other = NODE(cg_mul(blk, e, a)); /* uses a, not reachable from c */
+    cg_set_grad(other, 7.0);
+    cg_set_grad(e, 0.0);
+    CHECK_INT(backward(c, &size), CG_OK);
+    CHECK_INT(size, 1);
+    CHECK_EXACT(cg_grad(e), 0.0);
+    CHECK_EXACT(cg_grad(other), 7.0);
+
+    /* a sweep freed unfinished leaks nothing, and the graph can be swept again */
+    cg_sweep *sw = NULL;
+    REQUIRE(cg_sweep_begin(d, &sw) == CG_OK);
+    cg_sweep_free(sw);
+    cg_sweep_free(NULL);
+    CHECK_INT(backward(d, &size), CG_OK);
+    CHECK_INT(size, 2);
+    cg_block_free(blk);
+}
+
+/* The order is micrograd's build_topo (postorder over operands, in operand
+ * order), reversed: observed through custom nodes that log their turn. */
+static int order_log[8], order_len;
+static void log_backward(custom_op *self)
+{
+    order_len < 8 ? (void)(order_log[order_len++] = (int)cg_data(self->node)) : (void)0;
+}
+
+static void test_sweep_order(void)
+{
+    cg_block *blk = new_block(0);
+    cg_ref a = NODE(cg_leaf(blk, 0.0));
+    /* n1(a), n2(n1), n3(a), n4(n2, n3): postorder n1 n2 n3 n4, so the sweep runs 4 3 2 1 */
+    cg_ref n1 = NODE(cg_custom(blk, 1.0, &a, 1));
+    cg_ref n2 = NODE(cg_custom(blk, 2.0, &n1, 1));
+    cg_ref n3 = NODE(cg_custom(blk, 3.0, &a, 1));
+    cg_ref n4 = NODE(cg_custom(blk, 4.0, (cg_ref[]){n2, n3}, 2));
+    custom_op ops[4] = {{log_backward, n1}, {log_backward, n2}, {log_backward, n3}, {log_backward, n4}};
+    cg_set_callback(n1, &ops[0]);
+    cg_set_callback(n2, &ops[1]);
+    cg_set_callback(n3, &ops[2]);
+    cg_set_callback(n4, &ops[3]);
+    order_len = 0;
+    CHECK_INT(backward(n4, NULL), CG_OK);
+    CHECK_INT(order_len, 4);
+    CHECK(order_len == 4 && order_log[0] == 4 && order_log[1] == 3 && order_log[2] == 2 &&
+          order_log[3] == 1);
+    cg_block_free(blk);
+}
+
+/* Blocks allocated as Python does it: a fresh default block when one fills. */
+typedef struct {
+    cg_block **blocks;
+    size_t count, cap;
+} block_list;
+
+static cg_block *block_list_add(block_list *l)
+{
+    if (l->count == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 64;
+        cg_block **p = realloc(l->blocks, cap * sizeof *p);
+        if (!p) {
+            fprintf(stderr, "out of memory\n");
+            exit(2);
+        }
+        l->blocks = p;
+        l->cap = cap;
+    }
+    return l->blocks[l->count++] = new_block(0);
+}
+
+static void block_list_free(block_list *l)
+{
+    for (size_t i = 0; i < l->count; i++)
+        cg_block_free(l->blocks[i]);
+    free(l->blocks);
+}
+
+static void test_deep_chain(void)
+{
+    /* chain_depth ops alternating *1 and +1, spread over ~2*depth/1024
+     * default blocks. A recursive ordering would overflow the C stack. */
+    block_list bl = {0};
+    cg_block *blk = block_list_add(&bl);
+    cg_ref x = NODE(cg_leaf(blk, 0.5));
+    cg_ref v = x;
+    for (size_t i = 0; i < chain_depth; i++) {
+        cg_ref next = (i & 1) ? cg_add_const(blk, v, 1.0) : cg_mul_const(blk, v, 1.0);
+        if (next == CG_FULL) {
+            blk = block_list_add(&bl);
+            next = (i & 1) ? cg_add_const(blk, v, 1.0) : cg_mul_const(blk, v, 1.0);
+        }
+        v = NODE(next);
+    }
+    CHECK_EXACT(cg_data(v), 0.5 + (double)(chain_depth / 2));
+    CHECK(bl.count > chain_depth / 1024);
+    size_t size = 0;
+    CHECK_INT(backward(v, &size), CG_OK);
+    CHECK_INT(size, chain_depth);
+    CHECK_EXACT(cg_grad(x), 1.0);
+    /* again without zeroing: as in micrograd, every interior grad was left at
+     * 1 and accumulates, so x gets 1 + depth */
+    CHECK_INT(backward(v, NULL), CG_OK);
+    CHECK_EXACT(cg_grad(x), 1.0 + (double)chain_depth);
+    block_list_free(&bl);
+}
+
+/* ---- tests: blocks filling up --------------------------------------------- */
+
+static void test_full(void)
+{
+    cg_block *blk = new_block(3);
+    cg_ref a = NODE(cg_leaf(blk, 2.0)), b = NODE(cg_leaf(blk, 5.0));
+    cg_ref c = NODE(cg_add(blk, a, b));
+    /* full: every creator says so, and creates nothing */
+    CHECK_INT(cg_leaf(blk, 1.0), CG_FULL);
+    CHECK_INT(cg_add(blk, a, b), CG_FULL);
+    CHECK_INT(cg_mul(blk, a, b), CG_FULL);
+    CHECK_INT(cg_add_const(blk, a, 1.0), CG_FULL);
+    CHECK_INT(cg_mul_const(blk, a, 1.0), CG_FULL);
+    CHECK_INT(cg_pow_const(blk, a, 2.0, 1), CG_FULL);
+    CHECK_INT(cg_pow(blk, a, b), CG_FULL);
+    CHECK_INT(cg_unary(blk, CG_EXP, a), CG_FULL);
+    CHECK_INT(cg_custom(blk, 1.0, &a, 1), CG_FULL);
+    cg_ref out[1] = {0};
+    CHECK_INT(cg_leaves(blk, (double[]){1.0}, 1, out), CG_FULL);
+    CHECK_INT(out[0], 0);
+    /* a math error is reported before any allocation, even by a full block */
+    cg_block *more = new_block(0);
+    cg_ref neg = NODE(cg_mul_const(more, a, -1.0));
+    CHECK_INT(cg_unary(blk, CG_LOG, neg), CG_DOMAIN);
+    CHECK_INT(cg_pow_const(blk, neg, 0.5, 0), CG_DOMAIN);
+
+    /* retried in a fresh block, a graph spans blocks and sweeps as one */
+    cg_ref d = cg_mul(blk, c, neg);
+    CHECK_INT(d, CG_FULL);
+    d = NODE(cg_mul(more, c, neg));
+    CHECK_EXACT(cg_data(d), -14.0);
+    CHECK_INT(backward(d, NULL), CG_OK);
+    CHECK_EXACT(cg_grad(a), -2.0 + -7.0); /* d = (a+b) * -a */
+    CHECK_EXACT(cg_grad(b), -2.0);
+
+    /* a block that was exactly filled, and one of a single node */
+    cg_block *one = new_block(1);
+    NODE(cg_leaf(one, 1.0));
+    CHECK_INT(cg_leaf(one, 1.0), CG_FULL);
+    cg_block_free(one);
+    cg_block_free(more);
+    cg_block_free(blk);
+}
+
+/* ---- tests: fused n-ary ops (fused.c) ------------------------------------ */
+
+static const double XS7[] = {0.3, -1.2, 2.5, 0.0, -0.7, 1.1, 3.2};
+
+/* log(sum(exp(x))) straight from the definition (fine for these small xs) */
+static double naive_lse(const double *x, size_t n)
+{
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++)
+        s += exp(x[i]);
+    return log(s);
+}
+
+static void test_reduce(void)
+{
+    cg_block *blk = new_block(0);
+    cg_ref x[7];
+    REQUIRE(cg_leaves(blk, XS7, 7, x) == CG_OK);
+    static const int ops[] = {CG_SUM, CG_MEAN, CG_LOGSUMEXP};
+    for (size_t o = 0; o < 3; o++) {
+        for (size_t n = 1; n <= 7; n += 3) {
+            CHECK_INT(cg_fused_nodes(ops[o], n), 1);
+            for (size_t i = 0; i < n; i++)
+                cg_set_grad(x[i], 0.0);
+            cg_ref r = NODE(cg_reduce(blk, ops[o], x, n));
+            CHECK_INT(cg_op(r), ops[o]);
+            CHECK_INT(cg_nargs(r), n);
+            for (size_t i = 0; i < n; i++)
+                CHECK_INT(cg_arg(r, i), x[i]);
+            CHECK_INT(cg_arg(r, n), CG_INDEX);
+            double sum = XS7[0]; /* left to right, as Python's sum */
+            for (size_t i = 1; i < n; i++)
+                sum += XS7[i];
+            double want = ops[o] == CG_SUM ? sum : ops[o] == CG_MEAN ? sum / (double)n
+                                                                    : naive_lse(XS7, n);
+            CHECK_CLOSE(cg_data(r), want, ops[o] == CG_LOGSUMEXP ? 1e-15 : 0.0);
+            cg_set_grad(r, 2.0);
+            CHECK_INT(cg_node_backward(r), CG_OK);
+            for (size_t i = 0; i < n; i++) {
+                double g = ops[o] == CG_SUM    ? 2.0
+                           : ops[o] == CG_MEAN ? 2.0 / (double)n
+                                               : 2.0 * exp(XS7[i] - naive_lse(XS7, n));
+                CHECK_CLOSE(cg_grad(x[i]), g, 1e-15);
+            }
+        }
+        CHECK_INT(cg_reduce(blk, ops[o], x, 0), CG_EMPTY);
+    }
+    CHECK_INT(cg_reduce(blk, CG_ADD, x, 2), CG_DOMAIN);
+    CHECK_INT(cg_reduce(blk, CG_SOFTMAX, x, 2), CG_DOMAIN);
+
+    /* logsumexp of large operands: the maximum is taken out, no overflow */
+    cg_ref big[2] = {NODE(cg_leaf(blk, 1000.0)), NODE(cg_leaf(blk, 1000.0))};
+    cg_ref l = NODE(cg_reduce(blk, CG_LOGSUMEXP, big, 2));
+    CHECK_CLOSE(cg_data(l), 1000.0 + log(2.0), 1e-15);
+    CHECK_INT(backward(l, NULL), CG_OK);
+    /* exp(x - lse) with lse rounded at 1000's ulp: torch's formula, as precise */
+    CHECK_CLOSE(cg_grad(big[0]), 0.5, 1e-12);
+
+    /* no room: CG_FULL, and a fresh block takes it */
+    cg_block *one = new_block(1);
+    NODE(cg_leaf(one, 0.0));
+    CHECK_INT(cg_reduce(one, CG_SUM, x, 3), CG_FULL);
+    cg_block_free(one);
+    cg_block_free(blk);
+}
+
+static int reduce_op_for_builder;
+static cg_ref build_reduce(cg_block *blk, const cg_ref *x, size_t n)
+{
+    /* reduce(x) * x[0], so that the grads differ from operand to operand */
+    cg_ref r = cg_reduce(blk, reduce_op_for_builder, x, n);
+    return r < CG_REF_MIN ? r : cg_mul(blk, r, x[0]);
+}
+
+static cg_ref build_dot(cg_block *blk, const cg_ref *x, size_t n)
+{
+    size_t m = (n - 1) / 2; /* x: start, w[0..m-1], v[0..m-1] */
+    cg_ref d = cg_dot(blk, x[0], x + 1, x + 1 + m, m);
+    return d < CG_REF_MIN ? d : cg_unary(blk, CG_TANH, d);
+}
+
+static void test_fused_gradcheck(void)
+{
+    static const int ops[] = {CG_SUM, CG_MEAN, CG_LOGSUMEXP};
+    for (size_t o = 0; o < 3; o++) {
+        reduce_op_for_builder = ops[o];
+        gradcheck("reduce", build_reduce, XS7, 7, 1e-6);
+        gradcheck("reduce of one", build_reduce, XS7 + 2, 1, 1e-6);
+    }
+    gradcheck("dot", build_dot, XS7, 7, 1e-6);
+    gradcheck("dot of nothing", build_dot, XS7, 1, 1e-6);
+}
+
+static void test_dot(void)
+{
+    cg_block *blk = new_block(0);
+    cg_ref x[7];
+    REQUIRE(cg_leaves(blk, XS7, 7, x) == CG_OK);
+    /* start x0, ws x1..x3, xs x4..x6 */
+    cg_ref d = NODE(cg_dot(blk, x[0], x + 1, x + 4, 3));
+    CHECK_INT(cg_op(d), CG_DOT);
+    CHECK_INT(cg_nargs(d), 7);
+    CHECK_INT(cg_arg(d, 0), x[0]);
+    double want = XS7[0];
+    for (int i = 0; i < 3; i++)
+        want += XS7[1 + i] * XS7[4 + i]; /* micrograd's sum(w*x, start), same order */
+    CHECK_EXACT(cg_data(d), want);
+    CHECK_INT(backward(d, NULL), CG_OK);
+    CHECK_EXACT(cg_grad(x[0]), 1.0);
+    for (int i = 0; i < 3; i++) {
+        CHECK_EXACT(cg_grad(x[1 + i]), XS7[4 + i]);
+        CHECK_EXACT(cg_grad(x[4 + i]), XS7[1 + i]);
+    }
+    /* the same operand as weight and input: both contributions */
+    cg_ref sq = NODE(cg_dot(blk, x[0], &x[2], &x[2], 1));
+    cg_set_grad(x[2], 0.0);
+    CHECK_INT(backward(sq, NULL), CG_OK);
+    CHECK_EXACT(cg_grad(x[2]), 2.0 * XS7[2]);
+    /* n == 0: just start */
+    cg_ref s = NODE(cg_dot(blk, x[3], NULL, NULL, 0));
+    CHECK_EXACT(cg_data(s), XS7[3]);
+    CHECK_INT(cg_nargs(s), 1);
+    CHECK_INT(cg_dot(blk, x[0], x, x, SIZE_MAX / 2 + 1), CG_NOMEM);
+    cg_block_free(blk);
+}
+
+/* sum_i c_i * out_i over the n outputs of a (log_)softmax, with c_i = i + 1 */
+static int softmax_log_for_builder;
+static cg_ref build_softmax(cg_block *blk, const cg_ref *x, size_t n)
+{
+    cg_ref out[GC_MAX];
+    cg_ref g = cg_softmax(blk, x, n, softmax_log_for_builder, out);
+    if (g < CG_REF_MIN)
+        return g;
+    cg_ref acc = cg_mul_const(blk, out[0], 1.0);
+    for (size_t i = 1; i < n && acc >= CG_REF_MIN; i++) {
+        cg_ref t = cg_mul_const(blk, out[i], (double)(i + 1));
+        acc = t < CG_REF_MIN ? t : cg_add(blk, acc, t);
+    }
+    return acc;
+}
+
+static void test_softmax(void)
+{
+    for (int log_ = 0; log_ <= 1; log_++) {
+        int group_op = log_ ? CG_LOG_SOFTMAX : CG_SOFTMAX;
+        size_t n = 5;
+        CHECK_INT(cg_fused_nodes(group_op, n), n + 1);
+        cg_block *blk = new_block(0);
+        cg_ref x[5], out[5];
+        REQUIRE(cg_leaves(blk, XS7, n, x) == CG_OK);
+        cg_ref g = NODE(cg_softmax(blk, x, n, log_, out));
+        CHECK_INT(cg_op(g), group_op);
+        CHECK_INT(cg_nargs(g), n);
+        double lse = naive_lse(XS7, n), total = 0.0;
+        CHECK_CLOSE(cg_data(g), lse, 1e-15); /* the group's data is logsumexp */
+        for (size_t i = 0; i < n; i++) {
+            CHECK_INT(cg_op(out[i]), CG_PICK);
+            CHECK_INT(cg_index(out[i]), i);
+            CHECK_INT(cg_nargs(out[i]), 1);
+            CHECK_INT(cg_arg(out[i], 0), g);
+            double p = exp(XS7[i] - lse);
+            CHECK_CLOSE(cg_data(out[i]), log_ ? XS7[i] - lse : p, 1e-14);
+            total += cg_data(out[i]);
+        }
+        if (!log_)
+            CHECK_CLOSE(total, 1.0, 1e-15);
+
+        /* root = sum_i c_i out_i: d/dx_j = p_j (c_j - sum_i c_i p_i) for softmax,
+         * c_j - p_j sum_i c_i for log_softmax */
+        softmax_log_for_builder = log_;
+        cg_ref root = NODE(build_softmax(blk, x, n));
+        double cp = 0.0, csum = 0.0;
+        for (size_t i = 0; i < n; i++) {
+            cp += (double)(i + 1) * exp(XS7[i] - lse);
+            csum += (double)(i + 1);
+        }
+        for (size_t i = 0; i < n; i++)
+            cg_set_grad(x[i], 0.0);
+        CHECK_INT(backward(root, NULL), CG_OK);
+        for (size_t j = 0; j < n; j++) {
+            double p = exp(XS7[j] - lse), c = (double)(j + 1);
+            CHECK_CLOSE(cg_grad(x[j]), log_ ? c - p * csum : p * (c - cp), 1e-13);
+        }
+        gradcheck(log_ ? "log_softmax" : "softmax", build_softmax, XS7, n, 1e-6);
+        gradcheck(log_ ? "log_softmax of one" : "softmax of one", build_softmax, XS7, 1, 1e-6);
+
+        /* one output as the root, through the same group: what the first
+         * sweep pushed into the group was used up and cleared */
+        for (size_t i = 0; i < n; i++)
+            cg_set_grad(x[i], 0.0);
+        CHECK_INT(backward(out[2], NULL), CG_OK);
+        for (size_t j = 0; j < n; j++) {
+            double p = exp(XS7[j] - lse), d = j == 2 ? 1.0 : 0.0;
+            CHECK_CLOSE(cg_grad(x[j]), log_ ? d - p : exp(XS7[2] - lse) * (d - p), 1e-14);
+        }
+
+        CHECK_INT(cg_softmax(blk, x, 0, log_, out), CG_EMPTY);
+        cg_block *small = new_block(n); /* needs n + 1 */
+        CHECK_INT(cg_softmax(small, x, n, log_, out), CG_FULL);
+        cg_block_free(small);
+        small = new_block(n + 1);
+        NODE(cg_softmax(small, x, n, log_, out));
+        cg_block_free(small);
+        cg_block_free(blk);
+    }
+}
+
+static size_t ce_target_for_builder;
+static cg_ref build_cross_entropy(cg_block *blk, const cg_ref *x, size_t n)
+{
+    return cg_cross_entropy(blk, x, n, ce_target_for_builder);
+}
+
+static void test_cross_entropy(void)
+{
+    size_t n = 6;
+    cg_block *blk = new_block(0);
+    cg_ref x[6];
+    REQUIRE(cg_leaves(blk, XS7, n, x) == CG_OK);
+    double lse = naive_lse(XS7, n);
+    for (size_t t = 0; t < n; t += 5) {
+        for (size_t i = 0; i < n; i++)
+            cg_set_grad(x[i], 0.0);
+        cg_ref ce = NODE(cg_cross_entropy(blk, x, n, t));
+        CHECK_INT(cg_op(ce), CG_CROSS_ENTROPY);
+        CHECK_INT(cg_index(ce), t);
+        CHECK_INT(cg_nargs(ce), n);
+        CHECK_CLOSE(cg_data(ce), lse - XS7[t], 1e-14);
+        CHECK_INT(backward(ce, NULL), CG_OK);
+        for (size_t i = 0; i < n; i++)
+            CHECK_CLOSE(cg_grad(x[i]), exp(XS7[i] - lse) - (i == t ? 1.0 : 0.0), 1e-14);
+        ce_target_for_builder = t;
+        gradcheck("cross_entropy", build_cross_entropy, XS7, n, 1e-6);
+    }
+    CHECK_INT(cg_cross_entropy(blk, x, n, n), CG_INDEX);
+    CHECK_INT(cg_cross_entropy(blk, x, 0, 0), CG_EMPTY);
+    /* large logits: no overflow */
+    cg_ref big[2] = {NODE(cg_leaf(blk, 800.0)), NODE(cg_leaf(blk, -800.0))};
+    CHECK_CLOSE(cg_data(NODE(cg_cross_entropy(blk, big, 2, 0))), 0.0, 1e-15);
+    CHECK_CLOSE(cg_data(NODE(cg_cross_entropy(blk, big, 2, 1))), 1600.0, 1e-15);
+    cg_block_free(blk);
+}
+
+static void test_bulk(void)
+{
+    cg_block *blk = new_block(0);
+    cg_ref x[7];
+    double out[7], in[7];
+    REQUIRE(cg_leaves(blk, XS7, 7, x) == CG_OK);
+    cg_gather_data(x, 7, out);
+    for (int i = 0; i < 7; i++)
+        CHECK_EXACT(out[i], XS7[i]);
+    for (int i = 0; i < 7; i++)
+        in[i] = -2.0 * i;
+    cg_scatter_grad(x, 7, in);
+    cg_gather_grad(x, 7, out);
+    for (int i = 0; i < 7; i++) {
+        CHECK_EXACT(out[i], -2.0 * i);
+        CHECK_EXACT(cg_grad(x[i]), -2.0 * i);
+    }
+    cg_scatter_data(x, 3, in);
+    CHECK_EXACT(cg_data(x[2]), -4.0);
+    CHECK_EXACT(cg_data(x[3]), XS7[3]); /* only n written */
+    cg_gather_data(x, 0, NULL);         /* n == 0 touches nothing */
+    cg_block_free(blk);
+}
+
+/* ---- tests: optimizers (optim.c) ------------------------------------------ */
+
+static void test_sgd(void)
+{
+    cg_block *blk = new_block(0);
+    const double p0[3] = {1.0, -2.0, 0.5}, g[3] = {0.1, -0.4, 2.0};
+    cg_ref p[3];
+    REQUIRE(cg_leaves(blk, p0, 3, p) == CG_OK);
+    cg_scatter_grad(p, 3, g);
+    cg_sgd_step(p, 3, 0.1, 0.0, NULL, 1); /* plain: p -= lr * g */
+    for (int i = 0; i < 3; i++)
+        CHECK_CLOSE(cg_data(p[i]), p0[i] - 0.1 * g[i], 1e-16);
+
+    /* momentum: buf = g on the first step, then buf = m * buf + g */
+    double buf[3] = {0, 0, 0}, want[3], b[3];
+    cg_scatter_data(p, 3, p0);
+    for (int i = 0; i < 3; i++) {
+        b[i] = g[i];
+        want[i] = p0[i] - 0.05 * b[i];
+    }
+    cg_sgd_step(p, 3, 0.05, 0.9, buf, 1);
+    for (int i = 0; i < 3; i++) {
+        CHECK_EXACT(buf[i], g[i]);
+        CHECK_CLOSE(cg_data(p[i]), want[i], 1e-15);
+    }
+    cg_sgd_step(p, 3, 0.05, 0.9, buf, 0);
+    for (int i = 0; i < 3; i++) {
+        b[i] = 0.9 * b[i] + g[i];
+        want[i] -= 0.05 * b[i];
+        CHECK_CLOSE(buf[i], b[i], 1e-15);
+        CHECK_CLOSE(cg_data(p[i]), want[i], 1e-15);
+    }
+    cg_block_free(blk);
+}
+
+static void test_adam(void)
+{
+    cg_block *blk = new_block(0);
+    const double p0[3] = {1.0, -2.0, 0.5};
+    const double lr = 0.01, b1 = 0.9, b2 = 0.999, eps = 1e-8, wd = 0.01;
+    cg_ref p[3];
+    REQUIRE(cg_leaves(blk, p0, 3, p) == CG_OK);
+    double m[3] = {0, 0, 0}, v[3] = {0, 0, 0};
+    double rp[3], rm[3] = {0, 0, 0}, rv[3] = {0, 0, 0}; /* the textbook algorithm */
+    memcpy(rp, p0, sizeof rp);
+    for (long step = 1; step <= 5; step++) {
+        for (int i = 0; i < 3; i++) { /* grads of sum(p_i^2 * (i + 1)) */
+            cg_set_grad(p[i], 2.0 * (i + 1) * cg_data(p[i]));
+            double gi = 2.0 * (i + 1) * rp[i] + wd * rp[i];
+            rm[i] = b1 * rm[i] + (1.0 - b1) * gi;
+            rv[i] = b2 * rv[i] + (1.0 - b2) * gi * gi;
+            double mhat = rm[i] / (1.0 - pow(b1, (double)step));
+            double vhat = rv[i] / (1.0 - pow(b2, (double)step));
+            rp[i] -= lr * mhat / (sqrt(vhat) + eps);
+        }
+        cg_adam_step(p, 3, lr, b1, b2, eps, wd, step, m, v);
+        for (int i = 0; i < 3; i++) {
+            CHECK_CLOSE(m[i], rm[i], 1e-13);
+            CHECK_CLOSE(v[i], rv[i], 1e-13);
+            CHECK_CLOSE(cg_data(p[i]), rp[i], 1e-13);
+        }
+    }
+    cg_block_free(blk);
+}
+
+/* ---- tests: threads sharing a block --------------------------------------- */
+
+enum { THREAD_STEPS = 2000, THREADS = 4 };
+
+typedef struct {
+    cg_block *shared;  /* allocated from concurrently until full */
+    block_list own;    /* fresh blocks once the shared one is full */
+    double result[3];  /* data and grads of the last step */
+} thread_job;
+
+/* var = expr, in a private block if the shared one is full; ends the thread on an error */
+#define MAKE(var, expr)                                   \
+    do {                                                  \
+        var = (expr);                                     \
+        if (var == CG_FULL) {                             \
+            blk = block_list_add(&job->own);              \
+            var = (expr);                                 \
+        }                                                 \
+        if (var < CG_REF_MIN)                             \
+            return NULL;                                  \
+    } while (0)
+
+static void *thread_main(void *arg)
+{
+    thread_job *job = arg;
+    cg_block *blk = job->shared;
+    for (int step = 0; step < THREAD_STEPS; step++) {
+        cg_ref x, w, m, t, y;
+        MAKE(x, cg_leaf(blk, 0.001 * step));
+        MAKE(w, cg_leaf(blk, -0.5));
+        MAKE(m, cg_mul(blk, x, w));
+        MAKE(t, cg_unary(blk, CG_TANH, m));
+        MAKE(y, cg_add(blk, t, x));
+        if (backward(y, NULL) != CG_OK)
+            return NULL;
+        job->result[0] += cg_data(y);
+        job->result[1] += cg_grad(x);
+        job->result[2] += cg_grad(w);
+    }
+    return job;
+}
+
+static void test_threads(void)
+{
+    /* the same work alone, for the expected results */
+    thread_job alone = {new_block(0), {0}, {0}};
+    REQUIRE(thread_main(&alone) == &alone);
+    cg_block_free(alone.shared);
+    block_list_free(&alone.own);
+
+    cg_block *shared = new_block(THREADS * THREAD_STEPS); /* fills up part way */
+    thread_job jobs[THREADS];
+    pthread_t tids[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        jobs[i] = (thread_job){shared, {0}, {0}};
+        REQUIRE(pthread_create(&tids[i], NULL, thread_main, &jobs[i]) == 0);
+    }
+    for (int i = 0; i < THREADS; i++) {
+        void *ret = NULL;
+        REQUIRE(pthread_join(tids[i], &ret) == 0);
+        CHECK(ret == &jobs[i]);
+        for (int k = 0; k < 3; k++)
+            CHECK_EXACT(jobs[i].result[k], alone.result[k]);
+        block_list_free(&jobs[i].own);
+    }
+    cg_block_free(shared);
+}
+
+/* ---- tests: freeing ------------------------------------------------------- */
+
+static void test_free(void)
+{
+    /* blocks with side allocations (operand arrays) free them; valgrind and
+     * LeakSanitizer see to it that nothing is left */
+    for (int round = 0; round < 50; round++) {
+        cg_block *blk = new_block(64);
+        cg_ref xs[16];
+        double vals[16];
+        for (int i = 0; i < 16; i++)
+            vals[i] = i;
+        REQUIRE(cg_leaves(blk, vals, 16, xs) == CG_OK);
+        size_t bytes = cg_block_bytes(blk);
+        for (size_t n = 3; n <= 16; n++)
+            NODE(cg_custom(blk, 0.0, xs, n));
+        CHECK(cg_block_bytes(blk) >= bytes + (3 + 16) * 14 / 2 * sizeof(cg_ref));
+        /* fill the block: the failing custom op's array still belongs to it */
+        while (cg_custom(blk, 0.0, xs, 8) >= CG_REF_MIN)
+            ;
+        cg_block_free(blk);
+    }
+    /* a graph across blocks freed in creation order and in reverse */
+    for (int reverse = 0; reverse < 2; reverse++) {
+        block_list bl = {0};
+        cg_block *blk = block_list_add(&bl);
+        cg_ref v = NODE(cg_leaf(blk, 1.0));
+        for (int i = 0; i < 5000; i++) {
+            cg_ref next = cg_unary(blk, CG_SIN, v);
+            if (next == CG_FULL)
+                next = cg_unary(blk = block_list_add(&bl), CG_SIN, v);
+            v = NODE(next);
+        }
+        CHECK_INT(backward(v, NULL), CG_OK);
+        if (reverse)
+            for (size_t i = 0; i < bl.count / 2; i++) {
+                cg_block *t = bl.blocks[i];
+                bl.blocks[i] = bl.blocks[bl.count - 1 - i];
+                bl.blocks[bl.count - 1 - i] = t;
+            }
+        block_list_free(&bl);
+    }
+}
+
+/* ---- the table of tests: add one line per new test ------------------------ */
+
+#define TEST(name) {#name, test_##name}
+static const struct {
+    const char *name;
+    void (*fn)(void);
+} TESTS[] = {
+    TEST(block_new_free),
+    TEST(leaf),
+    TEST(leaves),
+    TEST(add),
+    TEST(mul),
+    TEST(const_ops),
+    TEST(arith_gradcheck),
+    TEST(unary),
+    TEST(pow_const),
+    TEST(pow),
+    TEST(pow_gradcheck),
+    TEST(errors),
+    TEST(custom),
+    TEST(sweep_accumulates),
+    TEST(sweep_order),
+    TEST(reduce),
+    TEST(dot),
+    TEST(fused_gradcheck),
+    TEST(softmax),
+    TEST(cross_entropy),
+    TEST(bulk),
+    TEST(sgd),
+    TEST(adam),
+    TEST(deep_chain),
+    TEST(full),
+    TEST(threads),
+    TEST(free),
+};
+#define NTESTS (sizeof TESTS / sizeof TESTS[0])
+
+int main(int argc, char **argv)
+{
+    const char *only[NTESTS + 1];
+    size_t nonly = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--chain") == 0 && i + 1 < argc) {
+            chain_depth = strtoull(argv[++i], NULL, 10);
+        } else if (strcmp(argv[i], "--list") == 0) {
+            for (size_t t = 0; t < NTESTS; t++)
+                puts(TESTS[t].name);
+            return 0;
+        } else if (argv[i][0] == '-' || nonly == NTESTS) {
+            fprintf(stderr, "usage: %s [--chain N] [--list] [NAME...]\n", argv[0]);
+            return 2;
+        } else {
+            only[nonly++] = argv[i];
+        }
+    }
+    int passed = 0, failed = 0;
+    for (size_t t = 0; t < NTESTS; t++) {
+        int selected = nonly == 0;
+        for (size_t k = 0; k < nonly; k++)
+            selected |= strcmp(only[k], TESTS[t].name) == 0;
+        if (!selected)
+            continue;
+        failures = 0;
+        if (setjmp(test_abort) == 0)
+            TESTS[t].fn();
+        printf("%-20s %s\n", TESTS[t].name, failures ? "FAILED" : "ok");
+        fflush(stdout);
+        if (failures)
+            failed++;
+        else
+            passed++;
+    }
+    if (passed + failed == 0) {
+        fprintf(stderr, "no test matched\n");
+        return 2;
+    }
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
