@@ -347,3 +347,20 @@ class Value:
 
     def __repr__(self):
         return f"Value(data={self.data}, grad={self.grad})"
+
+    # ---- pickle and copy ---------------------------------------------------
+
+    def __reduce__(self):
+        """Pickles (and copies) as a leaf holding this Value's data and grad,
+        with its attributes (label, optimizer state, ...). The graph behind a
+        non-leaf Value is not saved: it comes back as a leaf."""
+        state = {k: v for k, v in self.__dict__.items()
+                 if k not in ("_backward_fn", "_backward_handle", "_custom_op")}
+        return (_leaf, (self.data, self.grad), state or None)
+
+
+def _leaf(data, grad):
+    """A leaf Value with this data and grad (unpickling)."""
+    v = Value(data)
+    v.grad = grad
+    return v
