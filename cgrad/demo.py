@@ -85,6 +85,36 @@ def train(engine_name="cgrad", steps=100, seed=1337, report=None):
     return model, Value, losses, accuracies
 
 
+def train_replayed(steps=100, seed=1337, report=None):
+    """The same training with graph replay: the loss graph is built once, and
+    each step re-runs it in C (forward, backward, SGD in one call each).
+    Returns (model, Value class, losses, accuracies), as train() does."""
+    from cgrad import Value, data
+    from cgrad.nn import MLP
+    from cgrad.optim import SGD
+    X, y = moons_problem(seed)
+    model = MLP(2, [16, 16, 1])
+    inputs = [list(map(Value, xrow)) for xrow in X]
+    scores = list(map(model, inputs))
+    losses = [(1 + -yi * scorei).relu() for yi, scorei in zip(y, scores)]
+    total_loss = sum(losses) * (1.0 / len(losses)) + 1e-4 * sum((p * p for p in model.parameters()))
+    optimizer = SGD(model.parameters(), lr=1.0)
+    loss_history, accuracies = [], []
+    for k in range(steps):
+        if k:
+            total_loss.forward()  # the graph, re-evaluated with the updated parameters
+        acc = float(np.mean((y > 0) == (data(scores) > 0)))
+        optimizer.zero_grad()
+        total_loss.backward()
+        optimizer.lr = 1.0 - 0.9 * k / 100
+        optimizer.step()
+        loss_history.append(total_loss.data)
+        accuracies.append(acc)
+        if report:
+            report(k, total_loss.data, acc)
+    return model, Value, loss_history, accuracies
+
+
 def progress_bar(steps, out=sys.stderr, width=30):
     """A report() that draws a one-line progress bar with loss and accuracy."""
     def report(k, loss, acc):
@@ -127,6 +157,8 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--seed", type=int, default=1337)
     parser.add_argument("--plot", metavar="FILE.png", help="save the decision boundary (needs matplotlib)")
+    parser.add_argument("--replay", action="store_true",
+                        help="build the graph once and replay it in C every step (cgrad engine)")
     parser.add_argument("--graph", metavar="FILE.svg",
                         help="draw the lecture's neuron graph to a file (needs graphviz) and exit")
     args = parser.parse_args(argv)
@@ -137,11 +169,17 @@ def main(argv=None):
         print(f"wrote {args.graph}")
         return 0
 
+    if args.replay and args.engine != "cgrad":
+        parser.error("--replay needs --engine cgrad")
     start = time.perf_counter()
-    model, Value, losses, accuracies = train(args.engine, args.steps, args.seed,
-                                             progress_bar(args.steps))
+    if args.replay:
+        model, Value, losses, accuracies = train_replayed(args.steps, args.seed, progress_bar(args.steps))
+    else:
+        model, Value, losses, accuracies = train(args.engine, args.steps, args.seed,
+                                                 progress_bar(args.steps))
     elapsed = time.perf_counter() - start
-    print(f"{args.engine}: {args.steps} steps in {elapsed:.2f} s ({elapsed / args.steps * 1e3:.1f} ms/step); "
+    how = f"{args.engine}{' (replay)' if args.replay else ''}"
+    print(f"{how}: {args.steps} steps in {elapsed:.2f} s ({elapsed / args.steps * 1e3:.1f} ms/step); "
           f"final loss {losses[-1]:.6f}, accuracy {accuracies[-1] * 100:.0f}%")
     if args.plot:
         plot_decision_boundary(model, Value, args.plot, args.seed)
