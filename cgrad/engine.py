@@ -141,7 +141,7 @@ _OP_NAMES = {
 class Value:
     """ stores a single scalar value and its gradient """
 
-    __slots__ = ("_h", "_blk", "_a", "_b", "__dict__", "__weakref__")
+    __slots__ = ("_h", "_blk", "_a", "_b", "__dict__")
     label = ""
 
     def __init__(self, data, _children=(), _op="", label=""):
