@@ -72,6 +72,8 @@ _EXCEPTIONS = {
     lib.CG_ZERODIV: (ZeroDivisionError, "0.0 cannot be raised to a negative power"),
     lib.CG_EMPTY: (ValueError, "expected at least one value"),
     lib.CG_INDEX: (IndexError, "index out of range"),
+    lib.CG_NOREPLAY: (RuntimeError, "cannot replay a graph with a node whose data Python computed "
+                                    "(a custom op): rebuild the graph instead"),
 }
 
 

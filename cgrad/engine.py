@@ -141,17 +141,17 @@ _OP_NAMES = {
 class Value:
     """ stores a single scalar value and its gradient """
 
-    __slots__ = ("_h", "_blk", "_a", "_b", "__dict__", "__weakref__")
+    __slots__ = ("_h", "_blk", "_a", "_b", "__dict__")
     label = ""
 
     def __init__(self, data, _children=(), _op="", label=""):
-        x = as_float(data)
-        children = tuple(_children)
-        for child in children:
-            if not isinstance(child, Value):
-                raise TypeError(f"_children must be Values, not {type(child).__name__!r}")
+        x = data if type(data) is float else as_float(data)
         blk = _block
-        if children:
+        if _children:
+            children = tuple(_children)
+            for child in children:
+                if not isinstance(child, Value):
+                    raise TypeError(f"_children must be Values, not {type(child).__name__!r}")
             # A custom op, as the lecture writes them: its data comes from
             # Python, and its backward is the `_backward` assigned to it.
             refs = ffi.new("cg_ref[]", [c._h for c in children])
@@ -230,7 +230,8 @@ class Value:
         p = _number(other)
         if p is None:
             return NotImplemented
-        is_int = isinstance(other, numbers.Integral)
+        # (an ABC check costs 0.4 us: the common cases are decided by type first)
+        is_int = type(other) is int or (type(other) is not float and isinstance(other, numbers.Integral))
         blk = _block
         h = lib.cg_pow_const(blk, self._h, p, is_int)
         if h < REF_MIN:
@@ -288,15 +289,38 @@ class Value:
     def backward(self):
         """Sets this node's grad to 1 and accumulates every reachable node's
         grad, in one C sweep (stopping only to run Python-defined backwards)."""
-        out = ffi.new("cg_sweep **")
-        check(lib.cg_sweep_begin(self._h, out))
-        sweep = out[0]
+        sweep = self._sweep()
+        cursor = ffi.new("size_t *")
         callback = ffi.new("void **")
-        try:
-            while lib.cg_sweep_next(sweep, callback) == lib.CG_CALLBACK:
-                ffi.from_handle(callback[0])()
-        finally:
-            lib.cg_sweep_free(sweep)
+        while lib.cg_sweep_backward(sweep, cursor, callback) == lib.CG_CALLBACK:
+            ffi.from_handle(callback[0])()
+
+    def forward(self):
+        """Graph replay: recomputes, in C, the data of every node this Value
+        depends on from the current data of the leaves, in order, and sets
+        the grads of the non-leaf nodes to 0. After changing leaves (an
+        optimizer step, cgrad.set_data for a new minibatch),
+        `loss.forward(); model.zero_grad(); loss.backward()` gives what
+        rebuilding the graph and calling backward gives.
+
+        Only the ops are replayed, not the Python that built them: code that
+        read `.data` to choose what to build (`x if x.data > 0 else -x`)
+        keeps the choice it made then. Ops that branch inside, such as relu,
+        are evaluated afresh. Math errors raise as building would; the graph
+        stays usable. Graphs with custom (Python-computed) ops cannot be
+        replayed: RuntimeError."""
+        check(lib.cg_sweep_replay(self._sweep()))
+
+    def _sweep(self):
+        """The order of this Value's graph, computed once: a graph never
+        changes once built, so the order is kept for the next backward or
+        forward."""
+        sweep = self.__dict__.get("_order")
+        if sweep is None:
+            out = ffi.new("cg_sweep **")
+            check(lib.cg_sweep_begin(self._h, out))
+            sweep = self.__dict__["_order"] = ffi.gc(out[0], lib.cg_sweep_free)
+        return sweep
 
     @property
     def _backward(self):
@@ -347,3 +371,20 @@ class Value:
 
     def __repr__(self):
         return f"Value(data={self.data}, grad={self.grad})"
+
+    # ---- pickle and copy ---------------------------------------------------
+
+    def __reduce__(self):
+        """Pickles (and copies) as a leaf holding this Value's data and grad,
+        with its attributes (label, optimizer state, ...). The graph behind a
+        non-leaf Value is not saved: it comes back as a leaf."""
+        state = {k: v for k, v in self.__dict__.items()
+                 if k not in ("_backward_fn", "_backward_handle", "_custom_op", "_order")}
+        return (_leaf, (self.data, self.grad), state or None)
+
+
+def _leaf(data, grad):
+    """A leaf Value with this data and grad (unpickling)."""
+    v = Value(data)
+    v.grad = grad
+    return v

@@ -8,6 +8,7 @@ errors as cgrad.Value: the oracle of the differential tests and the baseline
 of the speed comparison.
 """
 import math
+import random
 
 from .engine import as_float
 
@@ -177,3 +178,72 @@ class Value:
 
     def __repr__(self):
         return f"Value(data={self.data}, grad={self.grad})"
+
+
+def build_nn(Value):
+    """micrograd's nn, op by op, over the given Value class: the reference
+    engine's own (cgrad.reference.MLP, ...) and, over cgrad.Value, the
+    "micrograd script run on cgrad" baseline of the bench."""
+
+    class Module:
+
+        def zero_grad(self):
+            for p in self.parameters():
+                p.grad = 0
+
+        def parameters(self):
+            return []
+
+    class Neuron(Module):
+
+        def __init__(self, nin, nonlin=True):
+            self.w = [Value(random.uniform(-1,1)) for _ in range(nin)]
+            self.b = Value(0)
+            self.nonlin = nonlin
+
+        def __call__(self, x):
+            act = sum((wi*xi for wi,xi in zip(self.w, x)), self.b)
+            return act.relu() if self.nonlin else act
+
+        def parameters(self):
+            return self.w + [self.b]
+
+        def __repr__(self):
+            return f"{'ReLU' if self.nonlin else 'Linear'}Neuron({len(self.w)})"
+
+    class Layer(Module):
+
+        def __init__(self, nin, nout, **kwargs):
+            self.neurons = [Neuron(nin, **kwargs) for _ in range(nout)]
+
+        def __call__(self, x):
+            out = [n(x) for n in self.neurons]
+            return out[0] if len(out) == 1 else out
+
+        def parameters(self):
+            return [p for n in self.neurons for p in n.parameters()]
+
+        def __repr__(self):
+            return f"Layer of [{', '.join(str(n) for n in self.neurons)}]"
+
+    class MLP(Module):
+
+        def __init__(self, nin, nouts):
+            sz = [nin] + nouts
+            self.layers = [Layer(sz[i], sz[i+1], nonlin=i!=len(nouts)-1) for i in range(len(nouts))]
+
+        def __call__(self, x):
+            for layer in self.layers:
+                x = layer(x)
+            return x
+
+        def parameters(self):
+            return [p for layer in self.layers for p in layer.parameters()]
+
+        def __repr__(self):
+            return f"MLP of [{', '.join(str(layer) for layer in self.layers)}]"
+
+    return Module, Neuron, Layer, MLP
+
+
+Module, Neuron, Layer, MLP = build_nn(Value)

@@ -35,6 +35,7 @@ enum cg_status {
     CG_CALLBACK = 6,  /* the sweep stopped at a Python-defined backward */
     CG_EMPTY = 7,     /* an n-ary op got no operands        -> ValueError */
     CG_INDEX = 8,     /* index out of range                 -> IndexError */
+    CG_NOREPLAY = 9,  /* replay met a node Python computed  -> RuntimeError */
     CG_REF_MIN = 16
 };
 
@@ -107,7 +108,7 @@ cg_ref cg_pow(cg_block *blk, cg_ref a, cg_ref b);
 cg_ref cg_unary(cg_block *blk, int op, cg_ref a);
 
 /* A node with the given data and operands whose backward is run by Python
- * (see cg_sweep_next). CG_NOMEM if the operand array cannot be allocated. */
+ * (see cg_sweep_backward). CG_NOMEM if the operand array cannot be allocated. */
 cg_ref cg_custom(cg_block *blk, double data, const cg_ref *args, size_t n);
 
 /* Attaches an opaque pointer (a cffi handle to the Python backward) to a
@@ -181,18 +182,29 @@ size_t cg_index(cg_ref node);
  * derivative * its grad. A no-op for leaves; CG_CALLBACK for custom nodes. */
 int cg_node_backward(cg_ref node);
 
-/* Starts backpropagation from root: orders the interior nodes reachable from
- * root (iterative depth-first search over operands in order, so the order is
- * micrograd's topological order made deterministic), then sets root's grad
- * to 1. On success *out is a sweep to run with cg_sweep_next and free with
+/* The order for backpropagating from root: the interior nodes reachable from
+ * root, found by an iterative depth-first search over operands in order, so
+ * that the order is micrograd's topological order made deterministic. A graph
+ * never changes once built, so a sweep can be kept and reused, and shared by
+ * threads: nothing below changes it. On success *out is a sweep to free with
  * cg_sweep_free. Returns CG_OK or CG_NOMEM (then *out is NULL). */
 int cg_sweep_begin(cg_ref root, cg_sweep **out);
 
-/* Runs backward kernels in reverse topological order. Returns CG_OK when the
- * sweep is done, or CG_CALLBACK when it reaches a custom node with a Python
- * backward: *callback is set to that node's pointer, and the caller runs it
- * and calls cg_sweep_next again to go on. */
-int cg_sweep_next(cg_sweep *sw, void **callback);
+/* Backpropagation: runs the backward kernels in reverse topological order.
+ * *cursor counts the nodes already run and belongs to the caller: 0 starts a
+ * backward (it sets the root's grad to 1, as micrograd does). Returns CG_OK
+ * when done, or CG_CALLBACK when the next node is a custom node with a
+ * Python backward: then *callback is its pointer, and the caller runs it and
+ * calls again with the same cursor to go on. */
+int cg_sweep_backward(const cg_sweep *sw, size_t *cursor, void **callback);
+
+/* Graph replay: recomputes the data of every interior node of the sweep's
+ * graph from its operands' current data, in topological order, and sets
+ * their grads to 0. Math errors stop the replay with the status the op
+ * gives when built (the failing node and those after it keep their old data;
+ * a later replay with good data repairs everything). CG_NOREPLAY, before
+ * anything changes, if the graph has a node whose data Python computed. */
+int cg_sweep_replay(const cg_sweep *sw);
 
 /* Number of interior nodes in the sweep's order. */
 size_t cg_sweep_size(const cg_sweep *sw);

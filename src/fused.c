@@ -97,6 +97,7 @@ void cg__fused_forward(cg_node *n)
     case CG_SOFTMAX:
     case CG_LOG_SOFTMAX: {
         n->data = logsumexp(a, k, n->x.fused->probs);
+        memset(n->x.fused->gout, 0, k * sizeof(double)); /* a replay starts clean */
         cg_node *pick = n + 1; /* the outputs follow their group */
         for (size_t i = 0; i < k; i++)
             pick[i].data = n->op == CG_SOFTMAX ? n->x.fused->probs[i] : a[i]->data - n->data;

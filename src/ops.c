@@ -52,13 +52,18 @@ static int checked_pow(double x, double p, double *out)
     return CG_OK;
 }
 
-/* The forward kernel of a unary op, with math.* error semantics. */
+/* The forward kernel of a unary op, with math.* error semantics; *out is
+ * written only on success. */
 static int unary_forward(int op, double x, double *out)
 {
     switch (op) {
-    case CG_EXP:
-        *out = exp(x);
-        return (isinf(*out) && isfinite(x)) ? CG_RANGE : CG_OK;
+    case CG_EXP: {
+        double r = exp(x);
+        if (isinf(r) && isfinite(x))
+            return CG_RANGE;
+        *out = r;
+        return CG_OK;
+    }
     case CG_LOG:
         if (x <= 0.0)
             return CG_DOMAIN;
@@ -221,4 +226,30 @@ size_t cg_index(cg_ref node)
 {
     cg_node *n = cg__node(node);
     return n->op == CG_CROSS_ENTROPY ? n->x.fused->target : n->x.index;
+}
+
+int cg__forward(cg_node *n)
+{
+    cg_node *a = n->in.pair[0], *b = n->in.pair[1];
+    switch (n->op) {
+    case CG_LEAF:
+        return CG_OK;
+    case CG_ADD:
+        n->data = a->data + b->data;
+        return CG_OK;
+    case CG_MUL:
+        n->data = a->data * b->data;
+        return CG_OK;
+    case CG_POW_CONST:
+        return checked_pow(a->data, n->x.exponent, &n->data);
+    case CG_POW:
+        return checked_pow(a->data, b->data, &n->data);
+    case CG_CUSTOM:
+        return CG_NOREPLAY;
+    default:
+        if (n->op < CG_CUSTOM)
+            return unary_forward(n->op, a->data, &n->data);
+        cg__fused_forward(n);
+        return CG_OK;
+    }
 }

@@ -12,9 +12,9 @@
 #include "node.h"
 
 struct cg_sweep {
+    cg_node *root;
     cg_node **order;  /* interior nodes, operands before the nodes using them */
     size_t size;
-    size_t next;      /* order[next - 1] is the next node to run */
 };
 
 typedef struct {
@@ -98,22 +98,38 @@ int cg_sweep_begin(cg_ref root, cg_sweep **out)
         free(sw);
         return status;
     }
-    sw->next = sw->size;
-    cg__node(root)->grad = 1.0;
+    sw->root = cg__node(root);
     *out = sw;
     return CG_OK;
 }
 
-int cg_sweep_next(cg_sweep *sw, void **callback)
+int cg_sweep_backward(const cg_sweep *sw, size_t *cursor, void **callback)
 {
-    while (sw->next > 0) {
-        cg_node *n = sw->order[--sw->next];
+    if (*cursor == 0)
+        sw->root->grad = 1.0;
+    while (*cursor < sw->size) {
+        cg_node *n = sw->order[sw->size - 1 - (*cursor)++];
         if (n->op != CG_CUSTOM) {
             cg__backward(n);
         } else if (n->x.callback) {
             *callback = n->x.callback;
             return CG_CALLBACK;
         }
+    }
+    return CG_OK;
+}
+
+int cg_sweep_replay(const cg_sweep *sw)
+{
+    for (size_t i = 0; i < sw->size; i++)
+        if (sw->order[i]->op == CG_CUSTOM)
+            return CG_NOREPLAY;
+    for (size_t i = 0; i < sw->size; i++) {
+        cg_node *n = sw->order[i];
+        int status = cg__forward(n);
+        if (status != CG_OK)
+            return status;
+        n->grad = 0.0;
     }
     return CG_OK;
 }
