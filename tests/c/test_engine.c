@@ -121,9 +121,23 @@ typedef struct custom_op {
     cg_ref node;
 } custom_op;
 
-/* Runs the whole reverse sweep from root, calling custom nodes' backwards.
- * Returns the status of cg_sweep_begin / cg_sweep_next; *size gets the
- * sweep's size if size is not NULL. */
+/* Runs one whole backward pass of a sweep, calling custom nodes' backwards.
+ * Returns the status of cg_sweep_backward. */
+static int run_sweep(const cg_sweep *sw)
+{
+    size_t cursor = 0;
+    void *cb = NULL;
+    int status;
+    while ((status = cg_sweep_backward(sw, &cursor, &cb)) == CG_CALLBACK) {
+        custom_op *op = cb;
+        op->backward(op);
+    }
+    return status;
+}
+
+/* Orders the graph of root and runs one backward pass, as Value.backward()
+ * does the first time. Returns the status of cg_sweep_begin or of the pass;
+ * *size gets the sweep's size if size is not NULL. */
 static int backward(cg_ref root, size_t *size)
 {
     cg_sweep *sw = NULL;
@@ -132,11 +146,7 @@ static int backward(cg_ref root, size_t *size)
         return status;
     if (size)
         *size = cg_sweep_size(sw);
-    void *cb = NULL;
-    while ((status = cg_sweep_next(sw, &cb)) == CG_CALLBACK) {
-        custom_op *op = cb;
-        op->backward(op);
-    }
+    status = run_sweep(sw);
     cg_sweep_free(sw);
     return status;
 }
@@ -666,14 +676,22 @@ static void test_custom(void)
     void *cb = NULL;
     int calls = 0;
     int status;
-    while ((status = cg_sweep_next(sw, &cb)) == CG_CALLBACK) {
+    size_t cursor = 0;
+    while ((status = cg_sweep_backward(sw, &cursor, &cb)) == CG_CALLBACK) {
         CHECK(cb == &op5 || cb == &op2);
         ((custom_op *)cb)->backward(cb);
         calls++;
     }
     CHECK_INT(status, CG_OK);
     CHECK_INT(calls, 2);
-    CHECK_INT(cg_sweep_next(sw, &cb), CG_OK); /* a finished sweep stays finished */
+    CHECK_INT(cursor, 4);
+    /* a finished pass stays finished: no callback, no kernel, no grad reset */
+    double before_grad = cg_grad(x[0]);
+    cg_set_grad(root, 5.0);
+    CHECK_INT(cg_sweep_backward(sw, &cursor, &cb), CG_OK);
+    CHECK_EXACT(cg_grad(x[0]), before_grad);
+    CHECK_EXACT(cg_grad(root), 5.0);
+    cg_set_grad(root, 1.0);
     cg_sweep_free(sw);
 
     double th = tanh(f), q = xs[3] / xs[1];
@@ -758,6 +776,111 @@ static void test_sweep_accumulates(void)
     cg_sweep_free(NULL);
     CHECK_INT(backward(d, &size), CG_OK);
     CHECK_INT(size, 2);
+
+    /* a sweep is kept and reused: ordering touches no grad, each pass is a
+     * backward() (root's grad set to 1, then accumulation) */
+    cg_set_grad(a, 0.0);
+    cg_set_grad(b, 0.0);
+    cg_set_grad(c, 0.0);
+    cg_set_grad(d, 0.5);
+    REQUIRE(cg_sweep_begin(d, &sw) == CG_OK);
+    CHECK_EXACT(cg_grad(d), 0.5);
+    CHECK_EXACT(cg_grad(a), 0.0);
+    CHECK_INT(run_sweep(sw), CG_OK);
+    CHECK_EXACT(cg_grad(a), -4.0);
+    CHECK_INT(run_sweep(sw), CG_OK);
+    CHECK_EXACT(cg_grad(c), 4.0);
+    CHECK_EXACT(cg_grad(a), -12.0);
+    cg_sweep_free(sw);
+    cg_block_free(blk);
+}
+
+/* Every kind of node over the leaves x[0] (> 0) and x[1] (> 0). */
+static cg_ref build_everything(cg_block *blk, const cg_ref *x, size_t n)
+{
+    (void)n;
+#define TRY(var, expr)                                                     \
+    cg_ref var = (expr);                                                   \
+    if (var < CG_REF_MIN)                                                  \
+        return var;
+    TRY(m, cg_mul(blk, x[0], x[1]))
+    TRY(p, cg_pow_const(blk, x[0], 2.0, 1))
+    TRY(s, cg_add(blk, m, p))
+    TRY(t, cg_unary(blk, CG_TANH, s))
+    TRY(l, cg_unary(blk, CG_LOG, x[1]))
+    TRY(q, cg_pow(blk, x[1], x[0]))
+    TRY(k, cg_add_const(blk, q, -0.5))
+    TRY(k2, cg_mul_const(blk, k, 1.5))
+    cg_ref args[4] = {t, l, k2, x[0]};
+    cg_ref out[4];
+    TRY(g, cg_softmax(blk, args, 4, 0, out))
+    (void)g;
+    TRY(ce, cg_cross_entropy(blk, args, 4, 2))
+    TRY(lse, cg_reduce(blk, CG_LOGSUMEXP, args, 4))
+    TRY(mean, cg_reduce(blk, CG_MEAN, args, 4))
+    cg_ref ws[3] = {out[0], out[3], lse}, vs[3] = {ce, mean, out[1]};
+    TRY(d, cg_dot(blk, out[2], ws, vs, 3))
+    TRY(e, cg_unary(blk, CG_SIGMOID, d))
+    TRY(f, cg_unary(blk, CG_SIN, e))
+    TRY(h, cg_unary(blk, CG_COS, f))
+    TRY(r, cg_unary(blk, CG_RELU, h))
+    TRY(x2, cg_unary(blk, CG_EXP, r))
+    return x2;
+#undef TRY
+}
+
+static void test_replay(void)
+{
+    const double at[2] = {0.7, 1.3}, moved[2] = {1.1, 0.4};
+    cg_block *blk = new_block(0);
+    cg_ref x[2];
+    REQUIRE(cg_leaves(blk, at, 2, x) == CG_OK);
+    cg_ref root = NODE(build_everything(blk, x, 2));
+    cg_sweep *sw = NULL;
+    REQUIRE(cg_sweep_begin(root, &sw) == CG_OK);
+    CHECK_INT(run_sweep(sw), CG_OK);
+
+    /* new leaf data, replayed: the same data and grads as a graph built there */
+    cg_block *fresh = new_block(0);
+    cg_ref y[2];
+    REQUIRE(cg_leaves(fresh, moved, 2, y) == CG_OK);
+    cg_ref froot = NODE(build_everything(fresh, y, 2));
+    CHECK_INT(backward(froot, NULL), CG_OK);
+    for (int round = 0; round < 2; round++) { /* twice: a replay starts clean */
+        cg_set_data(x[0], moved[0]);
+        cg_set_data(x[1], moved[1]);
+        cg_set_grad(x[0], 0.0);
+        cg_set_grad(x[1], 0.0);
+        CHECK_INT(cg_sweep_replay(sw), CG_OK);
+        CHECK_EXACT(cg_data(root), cg_data(froot));
+        CHECK_EXACT(cg_grad(root), 0.0); /* interior grads zeroed */
+        CHECK_INT(run_sweep(sw), CG_OK);
+        CHECK_EXACT(cg_grad(x[0]), cg_grad(y[0]));
+        CHECK_EXACT(cg_grad(x[1]), cg_grad(y[1]));
+    }
+
+    /* a math error stops the replay with the op's status; good data repairs it */
+    cg_set_data(x[1], -1.0); /* log(-1) */
+    CHECK_INT(cg_sweep_replay(sw), CG_DOMAIN);
+    cg_set_data(x[1], moved[1]);
+    CHECK_INT(cg_sweep_replay(sw), CG_OK);
+    CHECK_EXACT(cg_data(root), cg_data(froot));
+    cg_sweep_free(sw);
+
+    /* a node whose data Python computed cannot be replayed: nothing changes */
+    cg_ref c = NODE(cg_custom(blk, 42.0, x, 2));
+    cg_ref top = NODE(cg_mul(blk, c, root));
+    REQUIRE(cg_sweep_begin(top, &sw) == CG_OK);
+    double before = cg_data(root);
+    cg_set_data(x[0], at[0]);
+    CHECK_INT(cg_sweep_replay(sw), CG_NOREPLAY);
+    CHECK_EXACT(cg_data(root), before);
+    CHECK_EXACT(cg_data(c), 42.0);
+    cg_sweep_free(sw);
+
+    /* gradcheck of the whole graph */
+    gradcheck("every op", build_everything, at, 2, 1e-6);
+    cg_block_free(fresh);
     cg_block_free(blk);
 }
 
@@ -1359,6 +1482,7 @@ static const struct {
     TEST(custom),
     TEST(sweep_accumulates),
     TEST(sweep_order),
+    TEST(replay),
     TEST(reduce),
     TEST(dot),
     TEST(fused_gradcheck),
