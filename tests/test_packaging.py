@@ -208,11 +208,18 @@ def test_package_without_module_fails_with_build_instructions(tmp_path):
     pkg = tmp_path / "cgrad"
     shutil.copytree(pathlib.Path(cgrad.__file__).parent, pkg,
                     ignore=shutil.ignore_patterns("_cgrad*", "__pycache__"))
-    result = run_python("import cgrad", cwd=tmp_path)
+    # (an editable install's import hook would find the checkout's module: drop it)
+    no_editable_hook = """
+        import sys
+        sys.meta_path[:] = [f for f in sys.meta_path
+                            if "__editable__" not in getattr(f, "__module__", "")]
+    """
+    no_editable_hook = textwrap.dedent(no_editable_hook)
+    result = run_python(no_editable_hook + "import cgrad", cwd=tmp_path)
     assert result.returncode != 0
     assert "compiled core" in result.stderr and "pip install -e ." in result.stderr
     # never a silent fallback: nothing of cgrad imports without it
-    result = run_python("import cgrad.engine", cwd=tmp_path)
+    result = run_python(no_editable_hook + "import cgrad.engine", cwd=tmp_path)
     assert result.returncode != 0 and "compiled core" in result.stderr
 
 
