@@ -40,7 +40,6 @@ struct cg_node {
 
 enum {
     CG_F_ARRAY = 1,             /* operands in in.array */
-    CG_F_INT_EXPONENT = 2,      /* CG_POW_CONST: Python gave an int exponent */
 };
 
 /* A side allocation (operand arrays, fused-op state), freed with its block. */

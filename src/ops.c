@@ -41,6 +41,10 @@ static cg_ref new_node_with_const(cg_block *blk, int op, double data, cg_node *a
  * non-integer exponent is a domain error (Python would give a complex). */
 static int checked_pow(double x, double p, double *out)
 {
+    if (isinf(p)) { /* Python: 0.0 ** -inf is inf, not an error */
+        *out = pow(x, p);
+        return CG_OK;
+    }
     if (x == 0.0 && p < 0.0)
         return CG_ZERODIV;
     if (x < 0.0 && isfinite(x) && isfinite(p) && p != floor(p))
@@ -136,7 +140,7 @@ cg_ref cg_mul_const(cg_block *blk, cg_ref a, double c)
     return new_node_with_const(blk, CG_MUL, na->data * c, na, c);
 }
 
-cg_ref cg_pow_const(cg_block *blk, cg_ref a, double p, int p_is_int)
+cg_ref cg_pow_const(cg_block *blk, cg_ref a, double p)
 {
     cg_node *na = cg__node(a);
     double r;
@@ -144,10 +148,8 @@ cg_ref cg_pow_const(cg_block *blk, cg_ref a, double p, int p_is_int)
     if (status != CG_OK)
         return (cg_ref)status;
     cg_ref ref = new_node(blk, CG_POW_CONST, r, na, NULL);
-    if (ref >= CG_REF_MIN) {
+    if (ref >= CG_REF_MIN)
         cg__node(ref)->x.exponent = p;
-        cg__node(ref)->flags = p_is_int ? CG_F_INT_EXPONENT : 0;
-    }
     return ref;
 }
 
@@ -215,12 +217,6 @@ cg_ref cg_arg(cg_ref node, size_t i)
     return i < n->nargs ? cg__ref(cg__args(n)[i]) : (cg_ref)CG_INDEX;
 }
 
-double cg_exponent(cg_ref node, int *is_int)
-{
-    cg_node *n = cg__node(node);
-    *is_int = (n->flags & CG_F_INT_EXPONENT) != 0;
-    return n->x.exponent;
-}
 
 size_t cg_index(cg_ref node)
 {
