@@ -304,9 +304,6 @@ def test_division_by_a_value_is_times_its_inverse():
     assert inv._op == '**-1' and inv._prev == {b}
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="engine bug: a bool exponent is named '**1', micrograd and "
-                                       "the reference name it '**True' (f'**{other}')")
 def test_op_name_of_a_bool_exponent_is_micrograds():
     assert (Value(2.0) ** True)._op == (reference.Value(2.0) ** True)._op == '**True'
 
@@ -613,10 +610,6 @@ def test_custom_node_without_backward_passes_no_grad():
     assert out.grad == 2.0 and x.grad == 0.0
 
 
-@pytest.mark.xfail(strict=True, raises=RuntimeError,
-                   reason="engine bug: _backward() of a custom node that was never "
-                                       "given one raises RuntimeError (status 6); micrograd's "
-                                       "default is lambda: None, and backward() itself skips it")
 def test_calling_backward_of_custom_node_without_one_is_a_no_op():
     x = Value(2.0)
     out = Value(5.0, (x,), 'opaque')
@@ -698,11 +691,8 @@ def test_lecture_topological_sort_over_prev():
     assert len(topo) == len(trace(out)[0])
 
 
-# ---- divergences from micrograd -------------------------------------------
+# ---- copying, as micrograd allows ---------------------------------------------
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="engine bug: copy.copy(v) shares v's C node, so writing "
-                                       "the copy's data changes v (micrograd: independent)")
 def test_copy_is_independent():
     a = Value(2.0)
     b = copy.copy(a)
@@ -710,10 +700,6 @@ def test_copy_is_independent():
     assert a.data == 2.0
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError,
-                   reason="engine bug: copy.deepcopy(v) raises TypeError (cannot "
-                                       "pickle the block cdata); micrograd deep-copies Values "
-                                       "and models (e.g. `best = copy.deepcopy(model)`)")
 def test_deepcopy_of_parameters():
     params = [Value(0.5, label='w'), Value(-1.0, label='b')]
     snapshot = copy.deepcopy(params)

@@ -18,15 +18,6 @@ ROUNDS = 8
 STEPS = 1500  # about 3,000 nodes per graph
 
 
-# Engine bug (see test_retry_survives_a_fresh_block_filled_by_another_thread):
-# under contention an op can fail with "RuntimeError: cgrad: unexpected status
-# 1 from the C core". It is a race, so the stress tests below hit it only some
-# of the time: they are marked non-strict, and only for that RuntimeError (a
-# wrong result still fails them). Remove the mark once the bug is fixed.
-RETRY_RACE = pytest.mark.xfail(
-    strict=False, raises=RuntimeError,
-    reason="engine bug: engine._retry retries once on a fresh block that other threads "
-           "may already have filled, and then raises CG_FULL as RuntimeError")
 
 
 def make_job(seed):
@@ -101,7 +92,6 @@ def test_job_is_deterministic_and_matches_reference():
     assert_same(compute(reference.Value, job), first)
 
 
-@RETRY_RACE
 def test_threads_get_the_single_thread_results(fast_switching):
     jobs = [make_job(seed) for seed in range(N_THREADS)]
     expected = [compute(Value, job) for job in jobs]
@@ -111,7 +101,6 @@ def test_threads_get_the_single_thread_results(fast_switching):
             assert_same(result, want)
 
 
-@RETRY_RACE
 def test_threads_running_the_same_program(fast_switching):
     """Identical programs in every thread: same node sizes, same block
     pressure at the same moments, each thread with its own graph."""
@@ -122,7 +111,6 @@ def test_threads_running_the_same_program(fast_switching):
             assert_same(result, expected)
 
 
-@RETRY_RACE
 def test_threads_while_others_drop_graphs(fast_switching):
     """Half the threads build and drop graphs (freeing blocks) while the
     others build and check theirs."""
@@ -146,7 +134,6 @@ def test_threads_while_others_drop_graphs(fast_switching):
             assert_same(result, expected)
 
 
-@RETRY_RACE
 def test_threads_with_shared_read_only_leaves(fast_switching):
     """Threads may read the same leaves (e.g. a model's parameters) while
     building their graphs; only the data of shared nodes is read, and each
@@ -176,18 +163,13 @@ def _full_block():
     return blk
 
 
-@pytest.mark.xfail(strict=True, raises=RuntimeError,
-                   reason="engine bug: when the current block is full, engine._retry publishes "
-                          "a fresh block and retries once; another thread can fill that block "
-                          "first (GIL released in between), and the op then fails with "
-                          "RuntimeError 'unexpected status 1' (CG_FULL)")
 @pytest.mark.parametrize("op", [
     lambda a, b: a + b,
     lambda a, b: a * 2.0,
     lambda a, b: a.tanh(),
     lambda a, b: a ** 2,
     lambda a, b: Value(3.0),
-    lambda a, b: Value(a.data + b.data, (a, b), 'custom'),
+    lambda a, b: type(a)(a.data + b.data, (a, b), 'custom'),
 ], ids=["add", "mul_const", "tanh", "pow", "leaf", "custom"])
 def test_retry_survives_a_fresh_block_filled_by_another_thread(monkeypatch, op):
     """The interleaving the thread tests hit, made deterministic: the current
