@@ -18,6 +18,7 @@ static cg_ref new_node(cg_block *blk, int op, double data, cg_node *a, cg_node *
     n->in.pair[0] = a;
     n->in.pair[1] = b;
     n->nargs = (uint32_t)((a != NULL) + (b != NULL));
+    n->flags = cg__leaf_args_flag(n->in.pair, n->nargs);
     return cg__ref(n);
 }
 
@@ -34,6 +35,7 @@ static cg_ref new_node_with_const(cg_block *blk, int op, double data, cg_node *a
     n[1].in.pair[0] = a;
     n[1].in.pair[1] = &n[0];
     n[1].nargs = 2;
+    n[1].flags = a->nargs ? 0 : CG_F_LEAF_ARGS;
     return cg__ref(&n[1]);
 }
 
@@ -196,6 +198,7 @@ cg_ref cg_custom(cg_block *blk, double data, const cg_ref *args, size_t n)
     cg_node **dst = cg__args(node);
     for (size_t i = 0; i < n; i++)
         dst[i] = cg__node(args[i]);
+    node->flags |= cg__leaf_args_flag(dst, n);
     return cg__ref(node);
 }
 

@@ -57,9 +57,10 @@ static int topological_order(cg_node *root, cg_node ***order, size_t *size)
         frame *top = &stack[depth - 1];
         cg_node *node = top->node;
         cg_node **args = cg__args(node);
-        uint32_t i = top->next_arg;
         /* Leaves and visited operands need nothing: skip them here rather
-         * than in a trip round the outer loop each. */
+         * than in a trip round the outer loop each (and leaves unseen, when
+         * the node knows it has only leaves). */
+        uint32_t i = (node->flags & CG_F_LEAF_ARGS) ? node->nargs : top->next_arg;
         while (i < node->nargs && (!args[i]->nargs || args[i]->mark))
             i++;
         if (i < node->nargs) {
