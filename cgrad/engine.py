@@ -10,7 +10,6 @@ Every op reads as in micrograd: coerce the operand, make `out` (one call into
 C, which also does the math), done; the backward kernels are C's.
 """
 import functools
-import numbers
 
 import numpy as np
 
@@ -29,29 +28,22 @@ _block = new_block()
 _BLOCK_NODES = 1024  # nodes in a default block (arena.c's default)
 
 
-def fresh_block(nodes):
-    """A block with room for `nodes` more nodes, after the current one was
-    full: the new current block, or a block of its own for an op too big for
-    a default one."""
-    global _block
-    if nodes > _BLOCK_NODES:
-        return new_block(nodes)
-    _block = new_block()
-    return _block
-
-
 def _retry(status, fn, *args, nodes=1):
     """Slow path of creating a node: `status` came back instead of a node.
-    Replaces a full block and tries once more; raises for anything else.
-    An op needing more `nodes` in one block than a default block holds gets a
-    block of its own. Returns (node, block it lives in)."""
-    if status != lib.CG_FULL:
+    While the block was full, makes the node in a fresh block, and only then
+    publishes that block as the current one (so that another thread cannot
+    fill it first); raises for any other status. An op needing more `nodes`
+    than a default block holds gets a block of its own. Returns (node, block)."""
+    global _block
+    while status == lib.CG_FULL:
+        own = nodes > _BLOCK_NODES
+        blk = new_block(nodes if own else 0)
+        status = fn(blk, *args)
+        if not own:
+            _block = blk
+    if status < REF_MIN:
         raise_status(status)
-    blk = fresh_block(nodes)
-    h = fn(blk, *args)
-    if h < REF_MIN:
-        raise_status(h)
-    return h, blk
+    return status, blk
 
 
 def as_float(x):
@@ -109,6 +101,10 @@ def _unary(op, a):
     if h < REF_MIN:
         h, blk = _retry(h, _cg_unary, op, a._h)
     return _wrap(h, blk, a, None)
+
+
+def _no_backward():
+    """The backward of a custom node that was given none."""
 
 
 def _run_kernel(h):
@@ -230,13 +226,11 @@ class Value:
         p = _number(other)
         if p is None:
             return NotImplemented
-        # (an ABC check costs 0.4 us: the common cases are decided by type first)
-        is_int = type(other) is int or (type(other) is not float and isinstance(other, numbers.Integral))
         blk = _block
-        h = lib.cg_pow_const(blk, self._h, p, is_int)
+        h = lib.cg_pow_const(blk, self._h, p)
         if h < REF_MIN:
-            h, blk = _retry(h, lib.cg_pow_const, self._h, p, is_int)
-        return _wrap(h, blk, self, None)
+            h, blk = _retry(h, lib.cg_pow_const, self._h, p)
+        return _wrap(h, blk, self, other)  # the exponent as given, for '**2'-style names
 
     def __rpow__(self, other):  # other ** self
         c = _number(other)
@@ -328,6 +322,8 @@ class Value:
         fn = self.__dict__.get("_backward_fn")
         if fn is not None:
             return fn
+        if lib.cg_op(self._h) == lib.CG_CUSTOM:  # micrograd's default: lambda: None
+            return _no_backward
         return functools.partial(_run_kernel, self._h)
 
     @_backward.setter
@@ -350,7 +346,9 @@ class Value:
             return set()
         if type(a) is tuple:
             return set(a)
-        if b is None and lib.cg_nargs(self._h) == 2:
+        if lib.cg_nargs(self._h) == 1:  # (a ** p keeps p, a number, in _b)
+            return {a}
+        if b is None:
             # The constant of `a + 2` or `a * 2`: give its leaf a Value now,
             # once, so that identity stays stable from here on.
             b = self._b = _wrap(lib.cg_arg(self._h, 1), self._blk, None, None)
@@ -360,9 +358,7 @@ class Value:
     def _op(self):
         op = lib.cg_op(self._h)
         if op == lib.CG_POW_CONST:
-            is_int = ffi.new("int *")
-            p = lib.cg_exponent(self._h, is_int)
-            return f"**{int(p) if is_int[0] else p}"
+            return f"**{self._b}"  # micrograd's f'**{other}
         if op in (lib.CG_CUSTOM, lib.CG_LEAF):
             return self.__dict__.get("_custom_op", "")
         if op == lib.CG_PICK:  # output i of a softmax: 'softmax[i]'

@@ -173,7 +173,7 @@ def values(array):
     blk = engine._block
     status = lib.cg_leaves(blk, src, n, refs)
     if status == lib.CG_FULL:
-        blk = engine.fresh_block(n)
+        blk = new_block(max(n, engine._BLOCK_NODES))  # the leaves' own, never published
         status = lib.cg_leaves(blk, src, n, refs)
     check(status)
     leaves = tuple([_wrap(h, blk, None, None) for h in refs])

@@ -10,6 +10,8 @@ of the speed comparison.
 import math
 import random
 
+import numpy as np
+
 from .engine import as_float
 
 
@@ -19,6 +21,17 @@ def _pow(x, p):
     if x < 0.0 and math.isfinite(x) and math.isfinite(p) and p != math.floor(p):
         raise ValueError("math domain error")
     return x**p
+
+
+def _ieee(fn, *args):
+    """fn(*args) as C's libm gives it: inf or nan where Python raises. Backward
+    follows IEEE (as cgrad's C and torch do), so that a graph whose forward
+    succeeded can always be backpropagated."""
+    try:
+        return fn(*args)
+    except (ValueError, ZeroDivisionError, OverflowError):
+        with np.errstate(all="ignore"):
+            return float({math.pow: np.power, math.log: np.log}[fn](*args))
 
 
 def _sigmoid(x):
@@ -71,9 +84,9 @@ class Value:
             out = Value(_pow(self.data, other.data), (self, other), '**')
 
             def _backward():
-                self.grad += (other.data * self.data**(other.data - 1.0)) * out.grad
+                self.grad += (other.data * _ieee(math.pow, self.data, other.data - 1.0)) * out.grad
                 if not (self.data == 0.0 and other.data >= 0.0):
-                    other.grad += (out.data * math.log(self.data)) * out.grad
+                    other.grad += (out.data * _ieee(math.log, self.data)) * out.grad
             out._backward = _backward
             return out
         assert isinstance(other, (int, float)), "only supporting int/float powers for now"
@@ -81,7 +94,7 @@ class Value:
         out = Value(_pow(self.data, p), (self,), f'**{other}')
 
         def _backward():
-            self.grad += (p * self.data**(p - 1.0)) * out.grad
+            self.grad += (p * _ieee(math.pow, self.data, p - 1.0)) * out.grad
         out._backward = _backward
 
         return out

@@ -95,10 +95,9 @@ cg_ref cg_mul(cg_block *blk, cg_ref a, cg_ref b);
 cg_ref cg_add_const(cg_block *blk, cg_ref a, double c);
 cg_ref cg_mul_const(cg_block *blk, cg_ref a, double c);
 
-/* a ** p for a number p (p_is_int records how Python spelt it, for the
- * node's name). CG_ZERODIV for 0 ** negative, CG_DOMAIN for a negative base
- * with a non-integer exponent, CG_RANGE on overflow. */
-cg_ref cg_pow_const(cg_block *blk, cg_ref a, double p, int p_is_int);
+/* a ** p for a number p. CG_ZERODIV for 0 ** negative (finite), CG_DOMAIN
+ * for a negative base with a non-integer exponent, CG_RANGE on overflow. */
+cg_ref cg_pow_const(cg_block *blk, cg_ref a, double p);
 
 /* a ** b for two nodes; errors as cg_pow_const. */
 cg_ref cg_pow(cg_block *blk, cg_ref a, cg_ref b);
@@ -171,8 +170,6 @@ int cg_op(cg_ref node);
 size_t cg_nargs(cg_ref node);
 /* Operand i (0 <= i < cg_nargs(node)). */
 cg_ref cg_arg(cg_ref node, size_t i);
-/* The exponent of a CG_POW_CONST node; *is_int as given at creation. */
-double cg_exponent(cg_ref node, int *is_int);
 /* The output index of a CG_PICK node, or the target of a CG_CROSS_ENTROPY one. */
 size_t cg_index(cg_ref node);
 

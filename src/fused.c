@@ -191,6 +191,7 @@ cg_ref cg_reduce(cg_block *blk, int op, const cg_ref *args, size_t n)
     if (!node)
         return (cg_ref)status;
     copy_args(node->in.array, args, n);
+    node->flags |= cg__leaf_args_flag(node->in.array, n);
     cg__fused_forward(node);
     return cg__ref(node);
 }
@@ -206,6 +207,7 @@ cg_ref cg_dot(cg_block *blk, cg_ref start, const cg_ref *ws, const cg_ref *xs, s
     node->in.array[0] = cg__node(start);
     copy_args(node->in.array + 1, ws, n);
     copy_args(node->in.array + 1 + n, xs, n);
+    node->flags |= cg__leaf_args_flag(node->in.array, 1 + 2 * n);
     cg__fused_forward(node);
     return cg__ref(node);
 }
@@ -241,6 +243,7 @@ cg_ref cg_softmax(cg_block *blk, const cg_ref *args, size_t n, int log, cg_ref *
         return (cg_ref)status;
     group->x.fused = f;
     copy_args(group->in.array, args, n);
+    group->flags |= cg__leaf_args_flag(group->in.array, n);
     for (size_t i = 0; i < n; i++) {
         cg_node *pick = group + 1 + i;
         pick->op = CG_PICK;
@@ -269,6 +272,7 @@ cg_ref cg_cross_entropy(cg_block *blk, const cg_ref *args, size_t n, size_t targ
     f->target = target;
     node->x.fused = f;
     copy_args(node->in.array, args, n);
+    node->flags |= cg__leaf_args_flag(node->in.array, n);
     cg__fused_forward(node);
     return cg__ref(node);
 }

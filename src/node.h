@@ -40,7 +40,7 @@ struct cg_node {
 
 enum {
     CG_F_ARRAY = 1,             /* operands in in.array */
-    CG_F_INT_EXPONENT = 2,      /* CG_POW_CONST: Python gave an int exponent */
+    CG_F_LEAF_ARGS = 2,         /* every operand is a leaf: ordering need not look at them */
 };
 
 /* A side allocation (operand arrays, fused-op state), freed with its block. */
@@ -63,6 +63,15 @@ static inline cg_ref cg__ref(cg_node *n) { return (cg_ref)n; }
 static inline cg_node **cg__args(cg_node *n)
 {
     return (n->flags & CG_F_ARRAY) ? n->in.array : n->in.pair;
+}
+
+/* CG_F_LEAF_ARGS if all n operands are leaves, else 0. */
+static inline uint8_t cg__leaf_args_flag(cg_node *const *args, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (args[i]->nargs)
+            return 0;
+    return CG_F_LEAF_ARGS;
 }
 
 /* count consecutive zeroed nodes from blk, or NULL if it has no room. */

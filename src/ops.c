@@ -18,6 +18,7 @@ static cg_ref new_node(cg_block *blk, int op, double data, cg_node *a, cg_node *
     n->in.pair[0] = a;
     n->in.pair[1] = b;
     n->nargs = (uint32_t)((a != NULL) + (b != NULL));
+    n->flags = cg__leaf_args_flag(n->in.pair, n->nargs);
     return cg__ref(n);
 }
 
@@ -34,6 +35,7 @@ static cg_ref new_node_with_const(cg_block *blk, int op, double data, cg_node *a
     n[1].in.pair[0] = a;
     n[1].in.pair[1] = &n[0];
     n[1].nargs = 2;
+    n[1].flags = a->nargs ? 0 : CG_F_LEAF_ARGS;
     return cg__ref(&n[1]);
 }
 
@@ -41,6 +43,10 @@ static cg_ref new_node_with_const(cg_block *blk, int op, double data, cg_node *a
  * non-integer exponent is a domain error (Python would give a complex). */
 static int checked_pow(double x, double p, double *out)
 {
+    if (isinf(p)) { /* Python: 0.0 ** -inf is inf, not an error */
+        *out = pow(x, p);
+        return CG_OK;
+    }
     if (x == 0.0 && p < 0.0)
         return CG_ZERODIV;
     if (x < 0.0 && isfinite(x) && isfinite(p) && p != floor(p))
@@ -136,7 +142,7 @@ cg_ref cg_mul_const(cg_block *blk, cg_ref a, double c)
     return new_node_with_const(blk, CG_MUL, na->data * c, na, c);
 }
 
-cg_ref cg_pow_const(cg_block *blk, cg_ref a, double p, int p_is_int)
+cg_ref cg_pow_const(cg_block *blk, cg_ref a, double p)
 {
     cg_node *na = cg__node(a);
     double r;
@@ -144,10 +150,8 @@ cg_ref cg_pow_const(cg_block *blk, cg_ref a, double p, int p_is_int)
     if (status != CG_OK)
         return (cg_ref)status;
     cg_ref ref = new_node(blk, CG_POW_CONST, r, na, NULL);
-    if (ref >= CG_REF_MIN) {
+    if (ref >= CG_REF_MIN)
         cg__node(ref)->x.exponent = p;
-        cg__node(ref)->flags = p_is_int ? CG_F_INT_EXPONENT : 0;
-    }
     return ref;
 }
 
@@ -194,6 +198,7 @@ cg_ref cg_custom(cg_block *blk, double data, const cg_ref *args, size_t n)
     cg_node **dst = cg__args(node);
     for (size_t i = 0; i < n; i++)
         dst[i] = cg__node(args[i]);
+    node->flags |= cg__leaf_args_flag(dst, n);
     return cg__ref(node);
 }
 
@@ -215,12 +220,6 @@ cg_ref cg_arg(cg_ref node, size_t i)
     return i < n->nargs ? cg__ref(cg__args(n)[i]) : (cg_ref)CG_INDEX;
 }
 
-double cg_exponent(cg_ref node, int *is_int)
-{
-    cg_node *n = cg__node(node);
-    *is_int = (n->flags & CG_F_INT_EXPONENT) != 0;
-    return n->x.exponent;
-}
 
 size_t cg_index(cg_ref node)
 {

@@ -27,7 +27,7 @@ static int grow(void **buf, size_t *cap, size_t need, size_t elem)
 {
     if (need <= *cap)
         return CG_OK;
-    size_t cap2 = *cap ? *cap : 256;
+    size_t cap2 = *cap ? *cap : 1024;
     while (cap2 < need)
         cap2 *= 2;
     void *p = realloc(*buf, cap2 * elem);
@@ -56,16 +56,22 @@ static int topological_order(cg_node *root, cg_node ***order, size_t *size)
     while (depth) {
         frame *top = &stack[depth - 1];
         cg_node *node = top->node;
-        if (top->next_arg < node->nargs) {
-            cg_node *arg = cg__args(node)[top->next_arg++];
-            if (arg->nargs && !arg->mark) {
-                if ((status = grow((void **)&stack, &stack_cap, depth + 1, sizeof *stack)) != CG_OK)
-                    goto done;
-                arg->mark = 1;
-                stack[depth++] = (frame){arg, 0};
-            }
+        cg_node **args = cg__args(node);
+        /* Leaves and visited operands need nothing: skip them here rather
+         * than in a trip round the outer loop each (and leaves unseen, when
+         * the node knows it has only leaves). */
+        uint32_t i = (node->flags & CG_F_LEAF_ARGS) ? node->nargs : top->next_arg;
+        while (i < node->nargs && (!args[i]->nargs || args[i]->mark))
+            i++;
+        if (i < node->nargs) {
+            top->next_arg = i + 1;
+            if (depth == stack_cap &&
+                (status = grow((void **)&stack, &stack_cap, depth + 1, sizeof *stack)) != CG_OK)
+                goto done;
+            args[i]->mark = 1;
+            stack[depth++] = (frame){args[i], 0};
         } else {
-            if ((status = grow((void **)&out, &order_cap, n + 1, sizeof *out)) != CG_OK)
+            if (n == order_cap && (status = grow((void **)&out, &order_cap, n + 1, sizeof *out)) != CG_OK)
                 goto done;
             out[n++] = node;
             depth--;

@@ -1,0 +1,40 @@
+"""Shared fixtures for cgrad's tests."""
+import gc
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def torch():
+    """torch, in float64 and on one thread; skips the test where torch is absent."""
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(1)
+    return torch
+
+
+@pytest.fixture
+def gc_disabled():
+    """Runs the test with the cycle collector off, so that anything freed
+    during the test was freed by reference counting. (pytest may leave
+    garbage of its own between this fixture and the test: a test that counts
+    what gc.collect() finds calls it once first.)"""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+@pytest.fixture
+def gc_frozen():
+    """Moves every object that exists before the test out of the collector's
+    sight (gc.freeze), so that the test's many gc.collect() calls examine only
+    what the test made and stay fast with torch and friends loaded."""
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()

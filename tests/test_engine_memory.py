@@ -1,0 +1,296 @@
+"""Memory and depth: graphs are freed by reference counting (no cycles),
+memory stays flat over a training-like loop, graphs dropped in any order leave
+the survivors intact, and a chain 10**6 deep builds, backpropagates and is
+freed without recursion."""
+import gc
+import itertools
+import math
+import os
+import weakref
+
+import pytest
+
+from cgrad import Value
+from cgrad import reference
+
+from seed_data import same_float
+
+
+def live_values():
+    """The ids of the cgrad Values alive now. Values are tracked by the cycle
+    collector, so gc.get_objects() lists them; they take no weak references
+    (the slot would cost 16 bytes a node), so this is how a test sees them die."""
+    return {id(o) for o in gc.get_objects() if type(o) is Value}
+
+
+def rss_bytes():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def build_graph(V, n_inputs=20, layers=5):
+    """A small MLP-like graph with constants, shared subexpressions and every
+    op; returns (inputs, root)."""
+    xs = [V(0.01 * i - 0.1) for i in range(n_inputs)]
+    h = xs
+    for layer in range(layers):
+        h = [((a * 0.5 + b * -0.25 + 0.1).tanh() + (a - b).sigmoid() * 0.1).relu() + a**2 * 0.01
+             for a, b in zip(h, h[1:] + h[:1])]
+    s = sum(h)
+    root = (s.exp() + (s * s + 1).log() + s.sin() * s.cos()) / (1 + 2**s) - (s + 3) ** 0.5
+    return xs, root
+
+
+# ---- no reference cycles ---------------------------------------------------
+
+def test_graph_dies_by_reference_counting(gc_disabled):
+    gc.collect()
+    xs, root = build_graph(Value)
+    root.backward()
+    node = next(iter(root._prev))
+    consts = [v for v in (xs[0] * 3)._prev if v is not xs[0]]  # a constant's leaf Value
+    watched = {id(v) for v in (root, node, xs[0], xs[-1], consts[0])}
+    assert watched <= live_values()
+    del xs, root, node, consts
+    assert not watched & live_values()  # gone with the collector off
+    assert gc.collect() == 0
+
+
+def test_dropping_a_graph_leaves_nothing_for_the_cycle_collector(gc_disabled):
+    gc.collect()
+    for _ in range(3):
+        xs, root = build_graph(Value)
+        root.backward()
+        _ = [v._prev for v in xs] + [root._prev, root._op, repr(root)]
+        del xs, root, _
+    assert gc.collect() == 0
+
+
+def test_blocks_are_freed_with_their_last_value(gc_disabled):
+    """Nodes live in blocks; a block is released once no Value in it is left
+    (white-box: weakrefs to the blocks' owners)."""
+    x = Value(1.0)
+    v = x
+    blocks = []
+    for i in range(10000):
+        v = (v * 0.999 + 0.001).tanh()
+        if not blocks or blocks[-1]() is not v._blk:
+            blocks.append(weakref.ref(v._blk))
+    assert len(blocks) > 5
+    v.backward()
+    grad = x.grad
+    del v
+    # every block but the one still being filled (and x's) is gone
+    alive = [b for b in blocks if b() is not None]
+    assert len(alive) <= 2
+    assert x.grad == grad
+
+
+def test_custom_op_cycle_is_collected():
+    """The lecture's custom ops close over their own node (a cycle, as in
+    micrograd); the cycle collector frees them."""
+    def my_exp(self):
+        out = Value(math.exp(self.data), (self,), 'myexp')
+
+        def _backward():
+            self.grad += out.data * out.grad
+        out._backward = _backward
+        return out
+
+    x = Value(0.5)
+    out = my_exp(x * 2) + 1
+    out.backward()
+    assert x.grad == 2 * math.exp(1.0)
+    watched = {id(out), id(next(v for v in out._prev if v._op == 'myexp'))}
+    del out
+    gc.collect()
+    assert not watched & live_values()
+    assert x.data == 0.5
+
+
+# ---- flat memory ------------------------------------------------------------
+
+def test_memory_is_flat_over_a_training_loop(gc_disabled):
+    """Build and backprop a fresh ~10k-node graph 60 times, with the cycle
+    collector off: resident memory does not grow after a warm-up."""
+    params = [Value(0.01 * i) for i in range(100)]
+
+    def step():
+        loss = 0.0
+        for i in range(100):  # ~100 nodes per sample
+            h = sum((p * (0.01 * i - 0.2)).tanh() for p in params[i:i + 20])
+            loss = loss + (h - 0.5) ** 2
+        for p in params:
+            p.grad = 0
+        loss.backward()
+        for p in params:
+            p.data -= 0.001 * p.grad
+        return loss.data
+
+    for _ in range(10):
+        step()
+    before = rss_bytes()
+    losses = [step() for _ in range(50)]
+    growth = rss_bytes() - before
+    assert growth < 5 * 2**20, f"RSS grew by {growth / 2**20:.1f} MiB"
+    assert losses[-1] < losses[0]
+
+
+def test_failed_ops_leak_nothing():
+    a, z, big = Value(-1.0), Value(0.0), Value(1e200)
+
+    def fail_many(n):
+        for _ in range(n):
+            for op in (a.log, z.log, lambda: z**-1, lambda: a**0.5, lambda: big**2,
+                       lambda: big.exp(), lambda: a / z):
+                try:
+                    op()
+                except (ValueError, ArithmeticError):
+                    pass
+
+    fail_many(2000)
+    before = rss_bytes()
+    fail_many(20000)
+    growth = rss_bytes() - before
+    assert growth < 2 * 2**20, f"RSS grew by {growth / 2**20:.1f} MiB over 140,000 failed ops"
+
+
+# ---- deletion order -----------------------------------------------------------
+
+def _fma(V, a, b, c):
+    out = V(a.data * b.data + c.data, (a, b, c), 'fma')
+
+    def _backward():
+        a.grad += b.data * out.grad
+        b.grad += a.data * out.grad
+        c.grad += out.grad
+    out._backward = _backward
+    return out
+
+
+def _filler(V, n):
+    """n throwaway nodes, so that the graphs straddle block boundaries."""
+    t = V(0.0)
+    for _ in range(n):
+        t = t + 1.0
+
+
+def _shared_graphs(V, filler):
+    """Several graphs sharing leaves and subgraphs; returns the handles."""
+    x, y = V(0.5), V(-1.5)
+    g1 = (x * y + x).tanh()
+    _filler(V, filler)
+    g2 = _fma(V, g1, y, x * 3)            # a custom node (a cycle, freed by gc)
+    _filler(V, filler)
+    g3 = (g1 * 2 + y**2).exp() - 1 / (x * x + 1)
+    k = next(v for v in (y * 4.0)._prev if v is not y)  # a constant's leaf, parent dropped
+    g3.backward()
+    g2.backward()
+    return {"x": x, "y": y, "g1": g1, "g2": g2, "g3": g3, "k": k}
+
+
+def _check_survivors(handles, expected, order):
+    for name, v in handles.items():
+        data, grad = expected[name]
+        assert same_float(v.data, data) and same_float(v.grad, grad), (order, name)
+
+
+@pytest.mark.parametrize("filler", [0, 700], ids=["one-block", "across-blocks"])
+def test_deletion_order(filler, gc_frozen):
+    expected = {name: (v.data, v.grad) for name, v in _shared_graphs(reference.Value, 0).items()}
+    for order in itertools.permutations(sorted(expected)):
+        handles = _shared_graphs(Value, filler)
+        watched = {id(v) for v in handles.values()}
+        for i, name in enumerate(order):
+            del handles[name]
+            if i == 1:
+                gc.collect()
+            _filler(Value, 300)  # reuse whatever memory was freed
+            _check_survivors(handles, expected, order)
+        gc.collect()
+        assert not watched & live_values()
+    # and the engine still works
+    xs, root = build_graph(Value)
+    root.backward()
+    rxs, rroot = build_graph(reference.Value)
+    rroot.backward()
+    assert [x.grad for x in xs] == [x.grad for x in rxs]
+
+
+def test_survivors_backprop_after_the_rest_is_dropped(gc_frozen):
+    for filler in (0, 700):
+        handles = _shared_graphs(Value, filler)
+        g3 = handles.pop("g3")
+        x = handles.pop("x")
+        handles.pop("y")
+        del handles
+        gc.collect()
+        _filler(Value, 3000)
+        x.grad = 0
+        g3.backward()
+        ref = _shared_graphs(reference.Value, 0)
+        ref["x"].grad = 0
+        ref["g3"].backward()
+        assert x.grad == ref["x"].grad
+
+
+# ---- depth ----------------------------------------------------------------
+
+DEPTH = 10**6
+
+
+def _chain(V, depth):
+    x = V(0.5)
+    v = x
+    for i in range(depth):
+        v = v * 1.0000001 if i % 2 else v + 0.5
+    return x, v
+
+
+def _chain_by_hand(depth):
+    """The chain's data and d(root)/dx with the same float operations."""
+    data = 0.5
+    for i in range(depth):
+        data = data * 1.0000001 if i % 2 else data + 0.5
+    grad = 1.0
+    for i in reversed(range(depth)):
+        if i % 2:
+            grad = 1.0000001 * grad
+    return data, grad
+
+
+def test_chain_a_million_deep():
+    x, root = _chain(Value, DEPTH)
+    root.backward()
+    data, grad = _chain_by_hand(DEPTH)
+    assert root.data == data
+    assert x.grad == grad
+    before = len(live_values())
+    del root  # freeing must not recurse either
+    assert len(live_values()) <= before - DEPTH
+    gc.collect()
+    assert x.data == 0.5
+
+
+def test_tanh_chain_a_million_deep_freed_without_collector(gc_disabled):
+    x = Value(0.3)
+    v = x
+    for _ in range(DEPTH):
+        v = v.tanh()
+    v.backward()
+    assert 0.0 < x.grad < 1.0 and math.isfinite(v.data)
+    before = len(live_values())
+    del v
+    assert len(live_values()) <= before - DEPTH  # all of the chain, by reference counting
+
+
+def test_reference_engine_survives_depth():
+    depth = 10**5
+    x, root = _chain(reference.Value, depth)
+    root.backward()
+    cx, croot = _chain(Value, depth)
+    croot.backward()
+    assert root.data == croot.data
+    assert x.grad == cx.grad
+    del root, croot
+    gc.collect()
