@@ -17,8 +17,6 @@ from ._core import REF_MIN, check, ffi, lib, new_block, raise_status
 
 _new = object.__new__
 _cg_unary = lib.cg_unary
-_cg_add = lib.cg_add
-_cg_mul = lib.cg_mul
 
 # Nodes are allocated from the current block until it is full; then a fresh
 # one replaces it. Values keep their own block alive.
@@ -77,12 +75,27 @@ def _wrap(h, blk, a, b):
     return out
 
 
-def _binary(fn, a, b):
-    blk = _block
-    h = fn(blk, a._h, b._h)
-    if h < REF_MIN:
-        h, blk = _retry(h, fn, a._h, b._h)
-    return _wrap(h, blk, a, b)
+def _binary_op(c_op, c_op_with_const):
+    """micrograd's binary op `self <op> other` on a C node: c_op(block, a, b)
+    for a Value operand, c_op_with_const(block, a, c) for a number. One call
+    into C, one small object: + and * are the hot ops, so the body is spelt
+    out here rather than split into helpers (two Python calls would be a
+    third of the op's cost)."""
+    def op(self, other):
+        if not isinstance(other, Value):
+            c = _number(other)
+            return NotImplemented if c is None else _with_const(c_op_with_const, self, c)
+        blk = _block
+        h = c_op(blk, self._h, other._h)
+        if h < REF_MIN:
+            h, blk = _retry(h, c_op, self._h, other._h)
+        out = _new(Value)
+        out._h = h
+        out._blk = blk
+        out._a = self
+        out._b = other
+        return out
+    return op
 
 
 def _with_const(fn, a, c):
@@ -134,7 +147,38 @@ _OP_NAMES = {
 }
 
 
-class Value:
+class DerivedOps:
+    """micrograd's derived and reflected ops, each built from the forward
+    ones, and its repr: shared by cgrad.Value and cgrad.reference.Value."""
+
+    __slots__ = ()  # adds nothing to a Value's memory
+
+    def __neg__(self):  # -self
+        return self * -1
+
+    def __radd__(self, other):  # other + self
+        return self + other
+
+    def __sub__(self, other):  # self - other
+        return self + (-other)
+
+    def __rsub__(self, other):  # other - self
+        return other + (-self)
+
+    def __rmul__(self, other):  # other * self
+        return self * other
+
+    def __truediv__(self, other):  # self / other
+        return self * other**-1
+
+    def __rtruediv__(self, other):  # other / self
+        return other * self**-1
+
+    def __repr__(self):
+        return f"Value(data={self.data}, grad={self.grad})"
+
+
+class Value(DerivedOps):
     """ stores a single scalar value and its gradient """
 
     __slots__ = ("_h", "_blk", "_a", "_b", "__dict__")
@@ -188,41 +232,13 @@ class Value:
 
     # ---- ops ---------------------------------------------------------------
 
-    # + and * are the hot ops: _binary is inlined into them (it saves two
-    # Python calls, a third of the op's cost). The shape is micrograd's.
-    def __add__(self, other):
-        if not isinstance(other, Value):
-            c = _number(other)
-            return NotImplemented if c is None else _with_const(lib.cg_add_const, self, c)
-        blk = _block
-        h = _cg_add(blk, self._h, other._h)
-        if h < REF_MIN:
-            h, blk = _retry(h, _cg_add, self._h, other._h)
-        out = _new(Value)
-        out._h = h
-        out._blk = blk
-        out._a = self
-        out._b = other
-        return out
-
-    def __mul__(self, other):
-        if not isinstance(other, Value):
-            c = _number(other)
-            return NotImplemented if c is None else _with_const(lib.cg_mul_const, self, c)
-        blk = _block
-        h = _cg_mul(blk, self._h, other._h)
-        if h < REF_MIN:
-            h, blk = _retry(h, _cg_mul, self._h, other._h)
-        out = _new(Value)
-        out._h = h
-        out._blk = blk
-        out._a = self
-        out._b = other
-        return out
+    __add__ = _binary_op(lib.cg_add, lib.cg_add_const)
+    __mul__ = _binary_op(lib.cg_mul, lib.cg_mul_const)
+    _pow_value = _binary_op(lib.cg_pow, None)  # Value ** Value
 
     def __pow__(self, other):
         if isinstance(other, Value):
-            return _binary(lib.cg_pow, self, other)
+            return self._pow_value(other)
         p = _number(other)
         if p is None:
             return NotImplemented
@@ -256,27 +272,6 @@ class Value:
 
     def sigmoid(self):
         return _unary(lib.CG_SIGMOID, self)
-
-    def __neg__(self):  # -self
-        return self * -1
-
-    def __radd__(self, other):  # other + self
-        return self + other
-
-    def __sub__(self, other):  # self - other
-        return self + (-other)
-
-    def __rsub__(self, other):  # other - self
-        return other + (-self)
-
-    def __rmul__(self, other):  # other * self
-        return self * other
-
-    def __truediv__(self, other):  # self / other
-        return self * other**-1
-
-    def __rtruediv__(self, other):  # other / self
-        return other * self**-1
 
     # ---- backward ----------------------------------------------------------
 
@@ -364,9 +359,6 @@ class Value:
         if op == lib.CG_PICK:  # output i of a softmax: 'softmax[i]'
             return f"{self._a._op}[{lib.cg_index(self._h)}]"
         return _OP_NAMES[op]
-
-    def __repr__(self):
-        return f"Value(data={self.data}, grad={self.grad})"
 
     # ---- pickle and copy ---------------------------------------------------
 

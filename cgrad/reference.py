@@ -12,7 +12,7 @@ import random
 
 import numpy as np
 
-from .engine import as_float
+from .engine import DerivedOps, as_float
 
 
 def _pow(x, p):
@@ -41,7 +41,7 @@ def _sigmoid(x):
     return e / (1.0 + e)
 
 
-class Value:
+class Value(DerivedOps):
     """ stores a single scalar value and its gradient """
 
     def __init__(self, data, _children=(), _op='', label=''):
@@ -167,30 +167,6 @@ class Value:
         self.grad = 1.0
         for v in reversed(topo):
             v._backward()
-
-    def __neg__(self): # -self
-        return self * -1
-
-    def __radd__(self, other): # other + self
-        return self + other
-
-    def __sub__(self, other): # self - other
-        return self + (-other)
-
-    def __rsub__(self, other): # other - self
-        return other + (-self)
-
-    def __rmul__(self, other): # other * self
-        return self * other
-
-    def __truediv__(self, other): # self / other
-        return self * other**-1
-
-    def __rtruediv__(self, other): # other / self
-        return other * self**-1
-
-    def __repr__(self):
-        return f"Value(data={self.data}, grad={self.grad})"
 
 
 def build_nn(Value):
