@@ -84,7 +84,8 @@ class Value(DerivedOps):
             out = Value(_pow(self.data, other.data), (self, other), '**')
 
             def _backward():
-                self.grad += (other.data * _ieee(math.pow, self.data, other.data - 1.0)) * out.grad
+                if other.data != 0.0:  # a ** 0 is constant (torch's rule)
+                    self.grad += (other.data * _ieee(math.pow, self.data, other.data - 1.0)) * out.grad
                 if not (self.data == 0.0 and other.data >= 0.0):
                     other.grad += (out.data * _ieee(math.log, self.data)) * out.grad
             out._backward = _backward
@@ -94,7 +95,8 @@ class Value(DerivedOps):
         out = Value(_pow(self.data, p), (self,), f'**{other}')
 
         def _backward():
-            self.grad += (p * _ieee(math.pow, self.data, p - 1.0)) * out.grad
+            if p != 0.0:  # a ** 0 is constant (torch's rule)
+                self.grad += (p * _ieee(math.pow, self.data, p - 1.0)) * out.grad
         out._backward = _backward
 
         return out

@@ -50,6 +50,8 @@ size_t cg_block_bytes(const cg_block *blk)
 
 cg_node *cg__alloc_nodes(cg_block *blk, size_t count)
 {
+    if (count > blk->capacity) /* before the add, so that the counter cannot wrap */
+        return NULL;
     size_t start = atomic_fetch_add_explicit(&blk->used, count, memory_order_relaxed);
     if (start > blk->capacity || count > blk->capacity - start)
         return NULL;

@@ -22,11 +22,13 @@ void cg__backward(cg_node *n)
         break;
     case CG_POW_CONST: {
         double p = n->x.exponent;
-        a->grad += (p * pow(a->data, p - 1.0)) * g;
+        if (p != 0.0) /* a ** 0 is constant; torch's rule, where 0 * pow(0, -1) would be nan */
+            a->grad += (p * pow(a->data, p - 1.0)) * g;
         break;
     }
     case CG_POW:
-        a->grad += (b->data * pow(a->data, b->data - 1.0)) * g;
+        if (b->data != 0.0)
+            a->grad += (b->data * pow(a->data, b->data - 1.0)) * g;
         /* d(a**b)/db = a**b * log(a); torch's convention: 0 where a == 0 and b >= 0 */
         if (!(a->data == 0.0 && b->data >= 0.0))
             b->grad += (n->data * log(a->data)) * g;

@@ -7,9 +7,16 @@
  * Creation order would also be topological, but nodes of one graph are spread
  * over blocks shared with other graphs and threads; the search touches only
  * the nodes reachable from the root (docs/design.md has the measurements). */
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "node.h"
+
+/* The search marks nodes in the nodes themselves, so two searches over graphs
+ * that share nodes must not run at once: a spinlock (C11, so portable)
+ * serialises them. A search is short, pure C and never calls back into
+ * Python, so waiting threads spin briefly; the kernels run unlocked. */
+static atomic_flag ordering_lock = ATOMIC_FLAG_INIT;
 
 struct cg_sweep {
     cg_node *root;
@@ -99,7 +106,10 @@ int cg_sweep_begin(cg_ref root, cg_sweep **out)
     cg_sweep *sw = malloc(sizeof *sw);
     if (!sw)
         return CG_NOMEM;
+    while (atomic_flag_test_and_set_explicit(&ordering_lock, memory_order_acquire))
+        ;
     int status = topological_order(cg__node(root), &sw->order, &sw->size);
+    atomic_flag_clear_explicit(&ordering_lock, memory_order_release);
     if (status != CG_OK) {
         free(sw);
         return status;

@@ -475,3 +475,16 @@ def test_backward_of_pow_outside_the_domain_matches_reference(name, operands, op
         assert cg[1] is ref[1]
     else:
         assert all(same_float(x, y) for x, y in zip(cg[1], ref[1]))
+
+
+@pytest.mark.parametrize("build", [lambda a, b: a ** 0, lambda a, b: a ** b],
+                         ids=["x**0", "x**Value(0)"])
+def test_constant_power_at_zero_has_grad_zero_as_in_torch(build, torch):
+    """x ** 0 at x = 0: 0 * pow(0, -1) would be nan; torch (and both engines) say 0."""
+    for V in (Value, reference.Value):
+        a, b = V(0.0), V(0.0)
+        build(a, b).backward()
+        assert (a.grad, b.grad) == (0.0, 0.0)
+    t = torch.tensor(0.0, dtype=torch.float64, requires_grad=True)
+    (t ** 0).backward()
+    assert t.grad.item() == 0.0

@@ -188,3 +188,28 @@ def test_retry_survives_a_fresh_block_filled_by_another_thread(monkeypatch, op):
     expected = op(reference.Value(1.5), reference.Value(2.0))
     assert out.data == expected.data
     assert handed_out  # the fresh-block path was taken
+
+
+def test_concurrent_orderings_of_graphs_that_share_nodes():
+    """Two threads ordering, at the same moment, graphs that share a long
+    chain of interior nodes: each order is complete (the search's marks live
+    in the nodes, so searches must not overlap)."""
+    from cgrad._core import lib
+    for _ in range(10):
+        x = Value(0.5)
+        v = x
+        for _ in range(20000):
+            v = v.tanh()
+        roots = [v.sin(), v.cos()]
+        sizes = []
+        barrier = threading.Barrier(2)
+
+        def order(root):
+            barrier.wait()
+            sizes.append(lib.cg_sweep_size(root._sweep()))
+        threads = [threading.Thread(target=order, args=(r,)) for r in roots]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sizes == [20001, 20001]

@@ -470,6 +470,7 @@ static void test_pow_const(void)
     } cases[] = {
         {1.7, 2.0}, {-1.3, 3.0}, {2.2, -1.0}, {0.6, 0.5},
         {3.0, -2.5}, {-2.0, -2.0}, {4.0, 0.0}, {0.0, 2.0},
+        {0.0, 0.0}, /* constant: grad 0 (torch's rule), not 0 * pow(0, -1) = nan */
     };
     cg_block *blk = new_block(0);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -481,7 +482,7 @@ static void test_pow_const(void)
         CHECK_INT(cg_arg(y, 0), a);
         CHECK_EXACT(cg_data(y), pow(x, p));
         CHECK_INT(backward(y, NULL), CG_OK);
-        CHECK_CLOSE(cg_grad(a), p * pow(x, p - 1.0), 1e-15);
+        CHECK_CLOSE(cg_grad(a), p == 0.0 ? 0.0 : p * pow(x, p - 1.0), 1e-15);
     }
     cg_block_free(blk);
 }
@@ -1012,6 +1013,16 @@ static void test_full(void)
     NODE(cg_leaf(one, 1.0));
     CHECK_INT(cg_leaf(one, 1.0), CG_FULL);
     cg_block_free(one);
+
+    /* an absurd request fails without wrapping the block's counter: the
+     * next node is a new one, not the block's first again */
+    cg_block *wrap = new_block(4);
+    cg_ref first = NODE(cg_leaf(wrap, 1.0));
+    CHECK_INT(cg_leaves(wrap, (double[]){0.0}, SIZE_MAX, out), CG_FULL);
+    cg_ref next = cg_leaf(wrap, 2.0);
+    CHECK(next != first);
+    CHECK_EXACT(cg_data(first), 1.0);
+    cg_block_free(wrap);
     cg_block_free(more);
     cg_block_free(blk);
 }
