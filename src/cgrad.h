@@ -181,10 +181,12 @@ int cg_node_backward(cg_ref node);
 
 /* The order for backpropagating from root: the interior nodes reachable from
  * root, found by an iterative depth-first search over operands in order, so
- * that the order is micrograd's topological order made deterministic. A graph
- * never changes once built, so a sweep can be kept and reused, and shared by
- * threads: nothing below changes it. On success *out is a sweep to free with
- * cg_sweep_free. Returns CG_OK or CG_NOMEM (then *out is NULL). */
+ * that the order is micrograd's topological order made deterministic. The
+ * search marks nodes, so searches from several threads take turns (a
+ * spinlock; a search never calls out). A graph never changes once built, so
+ * a sweep can be kept and reused, and shared by threads: nothing below
+ * changes it. On success *out is a sweep to free with cg_sweep_free. Returns
+ * CG_OK or CG_NOMEM (then *out is NULL). */
 int cg_sweep_begin(cg_ref root, cg_sweep **out);
 
 /* Backpropagation: runs the backward kernels in reverse topological order.
