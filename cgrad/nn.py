@@ -8,8 +8,12 @@ micrograd script gets the same numbers, faster.
 """
 import random
 
-from .engine import Value
-from .functional import ValueList, dot
+import numpy as np
+
+from . import engine
+from ._core import REF_MIN, ffi, lib, new_block
+from .engine import Value, _wrap
+from .functional import ValueList, dot, snapshot
 
 
 def _as_inputs(x):
@@ -67,11 +71,14 @@ class Layer(Module):
 
     def __call__(self, x):
         x = _as_inputs(x)
-        out = [n(x) for n in self.neurons]
+        out = _all_neurons_at_once(self, x) or [n(x) for n in self.neurons]
         return out[0] if len(out) == 1 else out
 
     def parameters(self):
         return [p for n in self.neurons for p in n.parameters()]
+
+    def __getstate__(self):  # _params (C arrays, kept for speed) is remade on demand
+        return {k: v for k, v in self.__dict__.items() if k != "_params"}
 
     def __repr__(self):
         return f"Layer of [{', '.join(str(n) for n in self.neurons)}]"
@@ -93,3 +100,51 @@ class MLP(Module):
 
     def __repr__(self):
         return f"MLP of [{', '.join(str(layer) for layer in self.layers)}]"
+
+
+def _all_neurons_at_once(layer, x):
+    """layer's neurons called on x in one C call (cg_layer): the nodes, and
+    so the numbers, that calling them one by one makes, each neuron a 'dot'
+    and a 'ReLU'. None when the neurons do not all take len(x) inputs with
+    one nonlinearity; then they are called one by one."""
+    neurons = layer.neurons
+    xs, x_nodes = snapshot(x)
+    params = _layer_params(layer)
+    if params is None or params[0] != len(xs):
+        return None
+    n_in, relu, weights, w_nodes, b_nodes = params
+    n_out = len(neurons)
+    nodes = n_out * (2 if relu else 1)
+    out = ffi.new("cg_ref[]", nodes)
+    args = (w_nodes, b_nodes, x_nodes, n_in, n_out, relu, out)
+    blk = engine._block if nodes <= engine._BLOCK_NODES // 4 else new_block(nodes)
+    h = lib.cg_layer(blk, *args)
+    if h < REF_MIN:
+        h, blk = engine._retry(h, lib.cg_layer, *args, nodes=nodes)
+    dots = [_wrap(out[j * (1 + relu)], blk, (n.b,) + w + xs, None)  # dot's operands, as cg_dot's
+            for j, (n, w) in enumerate(zip(neurons, weights))]
+    if not relu:
+        return dots
+    return [_wrap(out[2 * j + 1], blk, d, None) for j, d in enumerate(dots)]
+
+
+def _layer_params(layer):
+    """(n_in, relu, weight tuples, weight node array, bias node array) of a
+    layer whose neurons agree in size and nonlinearity, else None. Kept on
+    the layer while no neuron's weights or bias change."""
+    neurons = layer.neurons
+    snaps = [snapshot(n.w) for n in neurons]  # kept by each ValueList
+    key = [s[1] for s in snaps] + [n.b for n in neurons] + [n.nonlin for n in neurons]
+    cached = layer.__dict__.get("_params")
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    sizes = {len(s[0]) for s in snaps}
+    if len(sizes) != 1 or len({n.nonlin for n in neurons}) != 1 or not neurons:
+        params = None
+    else:
+        handles = np.concatenate([np.frombuffer(ffi.buffer(s[1]), dtype=np.uintp) for s in snaps])
+        biases = np.array([n.b._h for n in neurons], dtype=np.uintp)
+        params = (sizes.pop(), int(neurons[0].nonlin), [s[0] for s in snaps],
+                  ffi.from_buffer("cg_ref[]", handles), ffi.from_buffer("cg_ref[]", biases))
+    layer.__dict__["_params"] = (key, params)
+    return params

@@ -129,6 +129,14 @@ cg_ref cg_reduce(cg_block *blk, int op, const cg_ref *args, size_t n);
  * float operations as micrograd's sum((w*x for ...), start). n may be 0. */
 cg_ref cg_dot(cg_block *blk, cg_ref start, const cg_ref *ws, const cg_ref *xs, size_t n);
 
+/* A layer of n_out neurons over the inputs xs[0..n_in-1], in one call: for
+ * each neuron j, the node cg_dot(bs[j], ws[j*n_in ..], xs, n_in) and, if
+ * relu, a CG_RELU node of it. Writes the k = n_out * (relu ? 2 : 1) new nodes
+ * to out[0..k-1] (each neuron's dot, then its relu) and returns the first;
+ * all or nothing. Needs k nodes in blk. */
+cg_ref cg_layer(cg_block *blk, const cg_ref *ws, const cg_ref *bs, const cg_ref *xs,
+                size_t n_in, size_t n_out, int relu, cg_ref *out);
+
 /* softmax (log != 0: log_softmax) of args[0..n-1]: a hidden group node and n
  * output nodes that share its computation. Writes the outputs to out[0..n-1]
  * and returns the group node. */

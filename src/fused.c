@@ -212,6 +212,43 @@ cg_ref cg_dot(cg_block *blk, cg_ref start, const cg_ref *ws, const cg_ref *xs, s
     return cg__ref(node);
 }
 
+cg_ref cg_layer(cg_block *blk, const cg_ref *ws, const cg_ref *bs, const cg_ref *xs,
+                size_t n_in, size_t n_out, int relu, cg_ref *out)
+{
+    if (n_out == 0)
+        return CG_EMPTY;
+    size_t per_neuron = 1 + 2 * n_in, stride = relu ? 2 : 1;
+    if (n_in > (SIZE_MAX / sizeof(cg_node *) - 1) / 2 / n_out || per_neuron > UINT32_MAX)
+        return CG_NOMEM;
+    cg_node **arrays = cg__alloc_extra(blk, n_out * per_neuron * sizeof(cg_node *));
+    if (!arrays)
+        return CG_NOMEM;
+    cg_node *nodes = cg__alloc_nodes(blk, n_out * stride);
+    if (!nodes)
+        return CG_FULL;
+    for (size_t j = 0; j < n_out; j++) {
+        cg_node *dot = &nodes[j * stride], **args = arrays + j * per_neuron;
+        args[0] = cg__node(bs[j]);
+        copy_args(args + 1, ws + j * n_in, n_in);
+        copy_args(args + 1 + n_in, xs, n_in);
+        dot->op = CG_DOT;
+        dot->flags = CG_F_ARRAY | cg__leaf_args_flag(args, per_neuron);
+        dot->nargs = (uint32_t)per_neuron;
+        dot->in.array = args;
+        cg__fused_forward(dot);
+        out[j * stride] = cg__ref(dot);
+        if (relu) {
+            cg_node *act = dot + 1;
+            act->op = CG_RELU;
+            act->nargs = 1;
+            act->in.pair[0] = dot;
+            cg__forward(act);
+            out[j * stride + 1] = cg__ref(act);
+        }
+    }
+    return cg__ref(nodes);
+}
+
 /* State for a softmax-like node over n operands (gout only for groups). */
 static cg_fused *new_fused(cg_block *blk, size_t n, int with_gout)
 {

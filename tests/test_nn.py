@@ -3,6 +3,7 @@ import copy
 import os
 import pickle
 import random
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -63,6 +64,24 @@ def test_demo_command_line(tmp_path):
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_demo_replay_and_graph_command_lines(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "cgrad.demo", "--replay", "--steps", "3"],
+                            capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "cgrad (replay): 3 steps" in result.stdout
+    refused = subprocess.run([sys.executable, "-m", "cgrad.demo", "--replay", "--engine", "reference"],
+                             capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert refused.returncode != 0 and "--replay needs --engine cgrad" in refused.stderr
+    pytest.importorskip("graphviz")
+    if shutil.which("dot") is None:
+        pytest.skip("the Graphviz program dot is not installed")
+    svg = tmp_path / "neuron.svg"
+    result = subprocess.run([sys.executable, "-m", "cgrad.demo", "--graph", str(svg)],
+                            capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert svg.read_text().lstrip().startswith(("<?xml", "<svg")) and "tanh" in svg.read_text()
+
+
 def test_make_moons_formula():
     X, y = demo.make_moons(n_samples=100, noise=None, random_state=0)
     assert X.shape == (100, 2) and sorted(set(y.tolist())) == [0, 1]
@@ -103,6 +122,27 @@ def test_layer_of_one_returns_a_value_and_inputs_may_be_numbers_values_or_arrays
     assert len({o.data for o in outs}) == 1
     wide = nn.Layer(3, 4)(x)
     assert isinstance(wide, list) and len(wide) == 4
+
+
+def test_a_layer_is_one_c_call_with_the_graph_of_its_neurons():
+    random.seed(4)
+    layer = nn.Layer(3, 4)
+    x = cgrad.values([0.5, -1.0, 2.0])
+    fused = layer(x)
+    one_by_one = [n(x) for n in layer.neurons]
+    for y, z, n in zip(fused, one_by_one, layer.neurons):
+        assert (y.data, y._op) == (z.data, z._op) == (y.data, "ReLU")
+        (d,) = y._prev
+        assert d._op == "dot" and d._prev == {n.b, *n.w, *x}
+    assert "_params" in layer.__dict__  # the weights' C arrays, kept
+    # Changing a neuron's weights is seen at once.
+    layer.neurons[1].w[0] = Value(100.0)
+    assert layer(x)[1].data == layer.neurons[1](x).data
+    # Neurons that disagree fall back to calling them one by one.
+    layer.neurons[2] = nn.Neuron(3, nonlin=False)
+    mixed = layer(x)
+    assert [y._op for y in mixed] == ["ReLU", "ReLU", "dot", "ReLU"]
+    assert [y.data for y in mixed] == [n(x).data for n in layer.neurons]
 
 
 def test_zip_truncation_as_in_micrograd():

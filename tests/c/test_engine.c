@@ -1120,6 +1120,68 @@ static void test_fused_gradcheck(void)
     gradcheck("dot of nothing", build_dot, XS7, 1, 1e-6);
 }
 
+/* cg_layer makes the nodes that cg_dot and a relu per neuron make: same data,
+ * same grads, bit for bit. */
+static void test_layer(void)
+{
+    enum { NIN = 3, NOUT = 4 };
+    cg_block *blk = new_block(0);
+    double wv[NOUT * NIN], bv[NOUT], xv[NIN];
+    for (int i = 0; i < NOUT * NIN; i++)
+        wv[i] = 0.37 * (i % 5) - 0.8;
+    for (int j = 0; j < NOUT; j++)
+        bv[j] = 0.25 * j - 0.3;
+    for (int i = 0; i < NIN; i++)
+        xv[i] = 0.6 - 0.45 * i;
+    for (int relu = 0; relu <= 1; relu++) {
+        cg_ref w[NOUT * NIN], b[NOUT], x[NIN], w2[NOUT * NIN], b2[NOUT], x2[NIN];
+        REQUIRE(cg_leaves(blk, wv, NOUT * NIN, w) == CG_OK);
+        REQUIRE(cg_leaves(blk, bv, NOUT, b) == CG_OK);
+        REQUIRE(cg_leaves(blk, xv, NIN, x) == CG_OK);
+        REQUIRE(cg_leaves(blk, wv, NOUT * NIN, w2) == CG_OK);
+        REQUIRE(cg_leaves(blk, bv, NOUT, b2) == CG_OK);
+        REQUIRE(cg_leaves(blk, xv, NIN, x2) == CG_OK);
+        cg_ref out[2 * NOUT], one_by_one[NOUT];
+        cg_ref first = NODE(cg_layer(blk, w, b, x, NIN, NOUT, relu, out));
+        CHECK_INT(first, out[0]);
+        for (int j = 0; j < NOUT; j++) {
+            cg_ref d = NODE(cg_dot(blk, b2[j], w2 + j * NIN, x2, NIN));
+            one_by_one[j] = relu ? NODE(cg_unary(blk, CG_RELU, d)) : d;
+            cg_ref dot = out[j * (relu ? 2 : 1)], y = relu ? out[2 * j + 1] : dot;
+            CHECK_INT(cg_op(dot), CG_DOT);
+            CHECK_INT(cg_nargs(dot), 1 + 2 * NIN);
+            CHECK_INT(cg_arg(dot, 0), b[j]);
+            CHECK_INT(cg_arg(dot, 1 + NIN), x[0]);
+            if (relu) {
+                CHECK_INT(cg_op(y), CG_RELU);
+                CHECK_INT(cg_arg(y, 0), dot);
+            }
+            CHECK_EXACT(cg_data(y), cg_data(one_by_one[j]));
+        }
+        /* a loss over every output: the same grads both ways */
+        cg_ref outs[NOUT];
+        for (int j = 0; j < NOUT; j++)
+            outs[j] = relu ? out[2 * j + 1] : out[j];
+        cg_ref loss = NODE(cg_reduce(blk, CG_SUM, outs, NOUT));
+        cg_ref loss2 = NODE(cg_reduce(blk, CG_SUM, one_by_one, NOUT));
+        CHECK_INT(backward(loss, NULL), CG_OK);
+        CHECK_INT(backward(loss2, NULL), CG_OK);
+        for (int i = 0; i < NOUT * NIN; i++)
+            CHECK_EXACT(cg_grad(w[i]), cg_grad(w2[i]));
+        for (int i = 0; i < NIN; i++)
+            CHECK_EXACT(cg_grad(x[i]), cg_grad(x2[i]));
+        for (int j = 0; j < NOUT; j++)
+            CHECK_EXACT(cg_grad(b[j]), cg_grad(b2[j]));
+        /* all or nothing: room for the dots but not their relus is CG_FULL,
+         * no neurons CG_EMPTY */
+        cg_block *small = new_block(NOUT);
+        CHECK_INT(cg_layer(small, w, b, x, NIN, NOUT, 1, out), CG_FULL);
+        cg_block_free(small);
+        CHECK_INT(cg_layer(blk, w, b, x, NIN, 0, relu, out), CG_EMPTY);
+    }
+    cg_block_free(blk);
+}
+
 static void test_dot(void)
 {
     cg_block *blk = new_block(0);
@@ -1497,6 +1559,7 @@ static const struct {
     TEST(replay),
     TEST(reduce),
     TEST(dot),
+    TEST(layer),
     TEST(fused_gradcheck),
     TEST(softmax),
     TEST(cross_entropy),
