@@ -20,10 +20,8 @@ _cg_unary = lib.cg_unary
 
 # Nodes are allocated from the current block until it is full; then a fresh
 # one replaces it. Values keep their own block alive.
-_block = new_block()
-
-
 _BLOCK_NODES = 1024  # nodes in a default block (arena.c's default)
+_block = new_block()
 
 
 def _retry(status, fn, *args, nodes=1):
@@ -347,7 +345,7 @@ class Value(DerivedOps):
             # The constant of `a + 2` or `a * 2`: give its leaf a Value now,
             # once, so that identity stays stable from here on.
             b = self._b = _wrap(lib.cg_arg(self._h, 1), self._blk, None, None)
-        return {a} if b is None else {a, b}
+        return {a, b}
 
     @property
     def _op(self):

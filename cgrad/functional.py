@@ -11,8 +11,9 @@ import operator
 import numpy as np
 
 from . import engine
-from ._core import REF_MIN, check, ffi, lib, new_block
+from ._core import REF_MIN, ffi, lib, new_block
 from .engine import Value, _wrap, as_float
+
 
 class ValueList(list):
     """A list of Values that remembers an immutable snapshot of itself (the
@@ -89,8 +90,8 @@ def _create(fn, operands, nodes, *args):
     return h, blk
 
 
-def _reduce(op, values, what):
-    vals, refs = _operands(values, what)
+def _reduce(op, values):
+    vals, refs = _operands(values)
     h, blk = _create(lib.cg_reduce, len(vals), 1, op, refs, len(vals))
     return _wrap(h, blk, vals, None)
 
@@ -102,17 +103,17 @@ def sum(values, start=0):
     values = tuple(values)
     if not values:
         raise ValueError("values must not be empty")
-    return _reduce(lib.CG_SUM, (start, *values), "values")
+    return _reduce(lib.CG_SUM, (start, *values))
 
 
 def mean(values):
     """(values[0] + values[1] + ...) / len(values) as one node."""
-    return _reduce(lib.CG_MEAN, values, "values")
+    return _reduce(lib.CG_MEAN, values)
 
 
 def logsumexp(values):
     """log(sum(exp(v) for v in values)) as one node, stable for large values."""
-    return _reduce(lib.CG_LOGSUMEXP, values, "values")
+    return _reduce(lib.CG_LOGSUMEXP, values)
 
 
 def dot(ws, xs, start=0):
@@ -168,14 +169,19 @@ def values(array):
     xs = np.ascontiguousarray(array, dtype=np.float64)
     flat = xs.reshape(-1)
     n = flat.size
+    if n == 0:
+        return ValueList()
     refs = ffi.new("cg_ref[]", n)
     src = ffi.from_buffer("double[]", flat)
-    blk = engine._block
-    status = lib.cg_leaves(blk, src, n, refs)
-    if status == lib.CG_FULL:
-        blk = new_block(max(n, engine._BLOCK_NODES))  # the leaves' own, never published
+
+    def make_leaves(blk):  # cg_leaves as a creator: the first leaf, or a status
         status = lib.cg_leaves(blk, src, n, refs)
-    check(status)
+        return refs[0] if status == lib.CG_OK else status
+
+    blk = engine._block
+    h = make_leaves(blk)
+    if h < REF_MIN:
+        h, blk = engine._retry(h, make_leaves, nodes=n)
     leaves = tuple([_wrap(h, blk, None, None) for h in refs])
     if xs.ndim <= 1:
         return ValueList(leaves, (leaves, refs))
