@@ -1,10 +1,11 @@
 """cgrad.nn: micrograd's nn, with each neuron's weighted sum one fused node.
 
 The classes, their parameters, initialisation (random.uniform(-1, 1) drawn in
-micrograd's order, bias Value(0)) and reprs are micrograd's. The one change is
+micrograd's order, bias Value(0)) and reprs are micrograd's. The change is
 inside: `sum((wi*xi for wi, xi in zip(self.w, x)), self.b)` is cgrad.dot,
-which does the same float operations in the same order in one C call, so a
-micrograd script gets the same numbers, faster.
+which does the same float operations in the same order in one C call, and a
+Layer makes all of its neurons' nodes in one call (cg_layer). So a micrograd
+script gets the same numbers, faster.
 """
 import random
 
