@@ -13,7 +13,7 @@ import pytest
 from cgrad import Value
 from cgrad import reference
 
-from seed_data import same_float
+from seed_data import custom_fma, same_float
 
 
 def live_values():
@@ -157,16 +157,6 @@ def test_failed_ops_leak_nothing():
 
 # ---- deletion order -----------------------------------------------------------
 
-def _fma(V, a, b, c):
-    out = V(a.data * b.data + c.data, (a, b, c), 'fma')
-
-    def _backward():
-        a.grad += b.data * out.grad
-        b.grad += a.data * out.grad
-        c.grad += out.grad
-    out._backward = _backward
-    return out
-
 
 def _filler(V, n):
     """n throwaway nodes, so that the graphs straddle block boundaries."""
@@ -180,7 +170,7 @@ def _shared_graphs(V, filler):
     x, y = V(0.5), V(-1.5)
     g1 = (x * y + x).tanh()
     _filler(V, filler)
-    g2 = _fma(V, g1, y, x * 3)            # a custom node (a cycle, freed by gc)
+    g2 = custom_fma(V, g1, y, x * 3)  # a custom node (a cycle, freed by gc)
     _filler(V, filler)
     g3 = (g1 * 2 + y**2).exp() - 1 / (x * x + 1)
     k = next(v for v in (y * 4.0)._prev if v is not y)  # a constant's leaf, parent dropped
