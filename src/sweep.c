@@ -4,9 +4,10 @@
  * order micrograd's build_topo gives, made deterministic (micrograd iterates
  * a set) and iterative (an explicit stack, so depth is bounded by memory, not
  * by the C stack). Only interior nodes are ordered; leaves have no kernel.
- * Creation order would also be topological, but nodes of one graph are spread
- * over blocks shared with other graphs and threads; the search touches only
- * the nodes reachable from the root (docs/design.md has the measurements). */
+ * Creation order is topological too, but block order is not creation order
+ * (a fused op's own block, or one another thread made current, can be newer
+ * than the current block), and the sweep must touch only nodes reachable from
+ * the root (docs/design.md). */
 #include <stdatomic.h>
 #include <stdlib.h>
 
