@@ -132,7 +132,8 @@ def _softmax(values, log):
     vals, refs = _operands(values, "values")
     n = len(vals)
     outs = ffi.new("cg_ref[]", n)
-    h, blk = _create(lib.cg_softmax, n, n + 1, refs, n, log, outs)
+    op = lib.CG_LOG_SOFTMAX if log else lib.CG_SOFTMAX
+    h, blk = _create(lib.cg_softmax, n, lib.cg_fused_nodes(op, n), refs, n, log, outs)
     group = _wrap(h, blk, vals, None)
     picks = tuple([_wrap(out, blk, group, None) for out in outs])
     return ValueList(picks, (picks, outs))

@@ -118,6 +118,10 @@ def _all_neurons_at_once(layer, x):
     nodes = n_out * (2 if relu else 1)
     out = ffi.new("cg_ref[]", nodes)
     args = (w_nodes, b_nodes, x_nodes, n_in, n_out, relu, out)
+    # Unlike functional's big fused ops, a layer's nodes share the current
+    # block: a block per layer call (a malloc and a finalizer each) measured
+    # nearly twice the demo's step time. Its operand arrays (a few KB) are
+    # freed with that block.
     blk = engine._block if nodes <= engine._BLOCK_NODES // 4 else new_block(nodes)
     h = lib.cg_layer(blk, *args)
     if h < REF_MIN:
