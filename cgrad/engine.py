@@ -10,6 +10,7 @@ Every op reads as in micrograd: coerce the operand, make `out` (one call into
 C, which also does the math), done; the backward kernels are C's.
 """
 import functools
+import threading
 
 import numpy as np
 
@@ -22,21 +23,30 @@ _cg_unary = lib.cg_unary
 # one replaces it. Values keep their own block alive.
 _BLOCK_NODES = 1024  # nodes in a default block (arena.c's default)
 _block = new_block()
+_new_block_lock = threading.Lock()
 
 
 def _retry(status, fn, *args, nodes=1):
     """Slow path of creating a node: `status` came back instead of a node.
-    While the block was full, makes the node in a fresh block, and only then
+    While the block is full, makes the node in a fresh block, and only then
     publishes that block as the current one (so that another thread cannot
     fill it first); raises for any other status. An op needing more `nodes`
-    than a default block holds gets a block of its own. Returns (node, block)."""
+    than a default block holds gets a block of its own. Making a block seals
+    the current one (arena.c), so one thread at a time replaces it: another
+    may have done so already. Returns (node, block)."""
     global _block
     while status == lib.CG_FULL:
-        own = nodes > _BLOCK_NODES
-        blk = new_block(nodes if own else 0)
-        status = fn(blk, *args)
-        if not own:
-            _block = blk
+        if nodes > _BLOCK_NODES:
+            blk = new_block(nodes)
+            status = fn(blk, *args)
+            continue
+        with _new_block_lock:
+            blk = _block
+            status = fn(blk, *args)
+            if status == lib.CG_FULL:
+                blk = new_block()
+                status = fn(blk, *args)
+                _block = blk
     if status < REF_MIN:
         raise_status(status)
     return status, blk
@@ -276,11 +286,15 @@ class Value(DerivedOps):
     def backward(self):
         """Sets this node's grad to 1 and accumulates every reachable node's
         grad, in one C sweep (stopping only to run Python-defined backwards)."""
-        sweep = self._sweep()
-        cursor = ffi.new("size_t *")
-        callback = ffi.new("void **")
-        while lib.cg_sweep_backward(sweep, cursor, callback) == lib.CG_CALLBACK:
-            ffi.from_handle(callback[0])()
+        rest = ffi.new("cg_sweep **")
+        status = lib.cg_backward(self._h, rest)
+        if status == lib.CG_CALLBACK:  # stopped at a custom node: go on from here
+            sweep = ffi.gc(rest[0], lib.cg_sweep_free)
+            cursor = ffi.new("size_t *")
+            callback = ffi.new("void **")
+            while (status := lib.cg_sweep_backward(sweep, cursor, callback)) == lib.CG_CALLBACK:
+                ffi.from_handle(callback[0])()
+        check(status)
 
     def forward(self):
         """Graph replay: recomputes, in C, the data of every node this Value
@@ -299,9 +313,8 @@ class Value(DerivedOps):
         check(lib.cg_sweep_replay(self._sweep()))
 
     def _sweep(self):
-        """The order of this Value's graph, computed once: a graph never
-        changes once built, so the order is kept for the next backward or
-        forward."""
+        """The order of this Value's graph for replay, computed once: a graph
+        never changes once built, so the order is kept for the next forward."""
         sweep = self.__dict__.get("_order")
         if sweep is None:
             out = ffi.new("cg_sweep **")

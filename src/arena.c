@@ -1,14 +1,44 @@
-/* arena.c - storage: blocks that hand out nodes by bumping a counter.
+/* arena.c - storage: blocks that hand out nodes by bumping a counter, kept
+ * in a list in the order they were made.
  *
  * Nodes never move and are never freed one by one: a block is freed whole
  * when its owner (Python) drops it. Allocation is one atomic add, so threads
- * that share a block need no lock. */
+ * that share a block need no lock.
+ *
+ * Creation order is what the reverse sweep walks (sweep.c), so it must be
+ * readable from memory: only the newest block hands out nodes. Making a block
+ * seals the one before it, so that a node never lands in an older block than
+ * its operands, and in a block nodes are handed out in order. Walking the
+ * list back from any node therefore meets every node made before it, newest
+ * first. */
 #include <stdlib.h>
-#include <string.h>
 
 #include "node.h"
 
 enum { CG_DEFAULT_BLOCK_NODES = 1024 }; /* engine.py's _BLOCK_NODES */
+
+/* The engine lock guards the block list and the marks the sweep sets in
+ * nodes. C11's atomic_flag is the one lock-free primitive every C11 platform
+ * has; holders never call out, and hold it briefly (a list update, or one
+ * sweep), so waiters spin. */
+static atomic_flag engine_lock = ATOMIC_FLAG_INIT;
+static cg_block *newest; /* the tail of the list; guarded by engine_lock */
+
+void cg__lock(void)
+{
+    while (atomic_flag_test_and_set_explicit(&engine_lock, memory_order_acquire))
+        ;
+}
+
+void cg__unlock(void)
+{
+    atomic_flag_clear_explicit(&engine_lock, memory_order_release);
+}
+
+cg_block *cg__newest_block(void)
+{
+    return newest;
+}
 
 cg_block *cg_block_new(size_t nodes)
 {
@@ -16,14 +46,24 @@ cg_block *cg_block_new(size_t nodes)
         nodes = CG_DEFAULT_BLOCK_NODES;
     if (nodes > (SIZE_MAX - sizeof(cg_block)) / sizeof(cg_node))
         return NULL;
-    /* Not calloc: nodes are zeroed as they are handed out, so the pages of
-     * a large block are touched only when used. */
-    cg_block *blk = malloc(sizeof(cg_block) + nodes * sizeof(cg_node));
+    /* Zeroed once here (large blocks come zeroed from the OS, page by page
+     * as they are used), not node by node: a node's mark is then 0 from the
+     * start and never written by its maker, so a sweep may read the marks of
+     * nodes another thread is still filling in. */
+    cg_block *blk = calloc(1, sizeof(cg_block) + nodes * sizeof(cg_node));
     if (!blk)
         return NULL;
     atomic_init(&blk->used, 0);
     blk->capacity = nodes;
     atomic_init(&blk->extras, NULL);
+    cg__lock();
+    if (newest) /* sealed: it is full from now on */
+        atomic_store(&newest->used, newest->capacity + 1);
+    blk->prev = newest;
+    if (newest)
+        newest->next = blk;
+    newest = blk;
+    cg__unlock();
     return blk;
 }
 
@@ -31,6 +71,14 @@ void cg_block_free(cg_block *blk)
 {
     if (!blk)
         return;
+    cg__lock();
+    if (blk->next)
+        blk->next->prev = blk->prev;
+    else
+        newest = blk->prev;
+    if (blk->prev)
+        blk->prev->next = blk->next;
+    cg__unlock();
     cg_extra *e = atomic_load(&blk->extras);
     while (e) {
         cg_extra *next = e->next;
@@ -55,9 +103,7 @@ cg_node *cg__alloc_nodes(cg_block *blk, size_t count)
     size_t start = atomic_fetch_add_explicit(&blk->used, count, memory_order_relaxed);
     if (start > blk->capacity || count > blk->capacity - start)
         return NULL;
-    cg_node *n = &blk->nodes[start];
-    memset(n, 0, count * sizeof(cg_node));
-    return n;
+    return &blk->nodes[start];
 }
 
 void *cg__alloc_extra(cg_block *blk, size_t bytes)

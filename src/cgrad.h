@@ -68,7 +68,10 @@ enum cg_op {
 /* ---- blocks (arena.c) ------------------------------------------------- */
 
 /* A new empty block with room for at least `nodes` nodes (0: the default
- * size). Returns NULL if out of memory. Safe to allocate from concurrently. */
+ * size). Returns NULL if out of memory. Safe to allocate from concurrently.
+ * Only the newest block makes nodes: a new block seals the one before it
+ * (which then answers CG_FULL), so that creation order is the order of
+ * blocks, then of nodes in a block, and the sweep can walk it. */
 cg_block *cg_block_new(size_t nodes);
 
 /* Frees the block, its nodes and everything they allocated. NULL is a no-op. */
@@ -187,26 +190,33 @@ size_t cg_index(cg_ref node);
  * derivative * its grad. A no-op for leaves; CG_CALLBACK for custom nodes. */
 int cg_node_backward(cg_ref node);
 
-/* The order for backpropagating from root: the interior nodes reachable from
- * root, found by an iterative depth-first search over operands in order, so
- * that the order is micrograd's topological order made deterministic. The
- * search marks nodes, so searches from several threads take turns (a
- * spinlock; a search never calls out). A graph never changes once built, so
- * a sweep can be kept and reused, and shared by threads: nothing below
- * changes it. On success *out is a sweep to free with cg_sweep_free. Returns
- * CG_OK or CG_NOMEM (then *out is NULL). */
+/* Backpropagation from root, in one call: sets root's grad to 1 (as
+ * micrograd does) and runs the backward kernel of every interior node
+ * reachable from root, in reverse creation order (sweep.c), so that every
+ * node's grad is complete before its kernel runs. Sweeps from several threads
+ * take turns (the engine lock; a sweep never calls out). Returns CG_OK when
+ * done. If the sweep meets a custom node with a Python backward, it stops
+ * there and returns CG_CALLBACK with *rest set to the nodes left, that node
+ * first: the caller finishes with cg_sweep_backward and frees *rest.
+ * CG_NOMEM if that order cannot be allocated (some grads are then updated). */
+int cg_backward(cg_ref root, cg_sweep **rest);
+
+/* The order of root's graph, kept for graph replay (or a custom backward):
+ * every interior node reachable from root, newest first. A graph never
+ * changes once built, so a sweep can be kept, reused and shared by threads.
+ * On success *out is a sweep to free with cg_sweep_free. Returns CG_OK or
+ * CG_NOMEM (then *out is NULL). */
 int cg_sweep_begin(cg_ref root, cg_sweep **out);
 
-/* Backpropagation: runs the backward kernels in reverse topological order.
- * *cursor counts the nodes already run and belongs to the caller: 0 starts a
- * backward (it sets the root's grad to 1, as micrograd does). Returns CG_OK
- * when done, or CG_CALLBACK when the next node is a custom node with a
- * Python backward: then *callback is its pointer, and the caller runs it and
- * calls again with the same cursor to go on. */
+/* Runs the backward kernels of the sweep's nodes in order. *cursor counts
+ * the nodes already run and belongs to the caller (0 at first). Returns CG_OK
+ * when done, or CG_CALLBACK when the next node is a custom node with a Python
+ * backward: then *callback is its pointer, and the caller runs it and calls
+ * again with the same cursor to go on. */
 int cg_sweep_backward(const cg_sweep *sw, size_t *cursor, void **callback);
 
 /* Graph replay: recomputes the data of every interior node of the sweep's
- * graph from its operands' current data, in topological order, and sets
+ * graph from its operands' current data, oldest first, and sets
  * their grads to 0. Math errors stop the replay with the status the op
  * gives when built (the failing node and those after it keep their old data;
  * a later replay with good data repairs everything). CG_NOREPLAY, before

@@ -35,7 +35,7 @@ struct cg_node {
     uint32_t nargs;
     uint8_t op;                 /* enum cg_op */
     uint8_t flags;              /* CG_F_* bits, fixed at creation */
-    uint8_t mark;               /* set only while cg_sweep_begin orders the graph */
+    uint8_t mark;               /* set only by a sweep, under the engine lock; never by a maker */
 };
 
 enum {
@@ -51,10 +51,11 @@ typedef struct cg_extra {
 } cg_extra;
 
 struct cg_block {
-    atomic_size_t used;         /* nodes handed out; may pass capacity once full */
+    atomic_size_t used;         /* nodes handed out; may pass capacity once full or sealed */
     size_t capacity;            /* nodes the block holds */
     _Atomic(cg_extra *) extras; /* lock-free stack of side allocations */
-    cg_node nodes[];
+    cg_block *prev, *next;      /* the list of live blocks, oldest first (engine lock) */
+    cg_node nodes[];            /* zeroed at creation; unused ones stay zero */
 };
 
 static inline cg_node *cg__node(cg_ref ref) { return (cg_node *)ref; }
@@ -74,7 +75,15 @@ static inline uint8_t cg__leaf_args_flag(cg_node *const *args, size_t n)
     return CG_F_LEAF_ARGS;
 }
 
-/* count consecutive zeroed nodes from blk, or NULL if it has no room. */
+/* The engine lock (arena.c): held to change the block list and to sweep. */
+void cg__lock(void);
+void cg__unlock(void);
+
+/* The newest block, or NULL; call with the engine lock held. */
+cg_block *cg__newest_block(void);
+
+/* count consecutive zeroed nodes from blk, or NULL if it has no room (it is
+ * full, or sealed because a newer block exists). */
 cg_node *cg__alloc_nodes(cg_block *blk, size_t count);
 
 /* bytes of uninitialised memory owned by blk, or NULL if out of memory. */

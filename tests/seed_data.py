@@ -9,6 +9,7 @@ constants. `run_program` interprets one with any Value class, which is how the
 property tests and the thread tests build *the same* graph in cgrad, in the
 pure-Python reference engine and in several threads.
 """
+import contextlib
 import math
 import struct
 
@@ -59,6 +60,42 @@ def same_float(x, y):
     if math.isnan(x) or math.isnan(y):
         return math.isnan(x) and math.isnan(y)
     return struct.pack("<d", x) == struct.pack("<d", y)
+
+
+# ---- cgrad's order of accumulation, in the reference engine -----------------
+
+@contextlib.contextmanager
+def creation_log(V):
+    """Yields a list that gets every V (a reference engine class, whose ops
+    make their results with V(...)) made inside the block, in order."""
+    log = []
+    init = V.__init__
+
+    def recording_init(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        log.append(self)
+    V.__init__ = recording_init
+    try:
+        yield log
+    finally:
+        V.__init__ = init
+
+
+def backward_in_creation_order(root, log):
+    """micrograd's backward on reference Values, with reverse creation order
+    (newest first, from `log`) as its reverse topological order: the order in
+    which cgrad's sweep runs the same closures' arithmetic. Only nodes
+    reachable from root run, as in micrograd."""
+    reachable, stack = {id(root)}, [root]
+    while stack:
+        for child in stack.pop()._children:
+            if id(child) not in reachable:
+                reachable.add(id(child))
+                stack.append(child)
+    root.grad = 1.0
+    for v in reversed(log):
+        if id(v) in reachable:
+            v._backward()
 
 
 # ---- expression programs --------------------------------------------------

@@ -189,6 +189,25 @@ def test_accumulation_matches_reference_on_a_bigger_graph():
         assert [v.grad for v in h] == [v.grad for v in rh]
 
 
+def test_grads_add_up_in_reverse_creation_order():
+    """A node's grad is the sum of what its users push, added newest user
+    first: the order of the sweep. Here that order shows in the last bit:
+    x's users push 2**-53, 2**-53 and 1.0, newest first, which sums to
+    1 + 2**-52; micrograd's depth-first order (reference engine) adds the
+    1.0 between the two small ones, and the sum rounds to 1.0."""
+    def build(V):
+        x = V(1.0)
+        y1, y2, y3 = x * 1.0, x * 2.0**-53, x * 2.0**-53
+        return x, y3 + (y1 + y2)
+
+    x, root = build(Value)
+    root.backward()
+    assert x.grad == 1.0 + 2.0**-52
+    rx, rroot = build(reference.Value)
+    rroot.backward()
+    assert rx.grad == 1.0
+
+
 def test_backward_reaches_only_nodes_below_the_root():
     a, b = Value(2.0), Value(3.0)
     below = a * b

@@ -121,7 +121,7 @@ typedef struct custom_op {
     cg_ref node;
 } custom_op;
 
-/* Runs one whole backward pass of a sweep, calling custom nodes' backwards.
+/* Runs the kernels of a sweep's nodes, calling custom nodes' backwards.
  * Returns the status of cg_sweep_backward. */
 static int run_sweep(const cg_sweep *sw)
 {
@@ -135,19 +135,26 @@ static int run_sweep(const cg_sweep *sw)
     return status;
 }
 
-/* Orders the graph of root and runs one backward pass, as Value.backward()
- * does the first time. Returns the status of cg_sweep_begin or of the pass;
- * *size gets the sweep's size if size is not NULL. */
+/* Backpropagates from root as Value.backward() does: cg_backward, and the
+ * rest of the sweep if it stopped at a custom node. Returns the status; if
+ * size is not NULL, *size gets the number of interior nodes reachable from
+ * root (the size of cg_sweep_begin's order, counted first). */
 static int backward(cg_ref root, size_t *size)
 {
-    cg_sweep *sw = NULL;
-    int status = cg_sweep_begin(root, &sw);
-    if (status != CG_OK)
-        return status;
-    if (size)
+    if (size) {
+        cg_sweep *sw = NULL;
+        int status = cg_sweep_begin(root, &sw);
+        if (status != CG_OK)
+            return status;
         *size = cg_sweep_size(sw);
-    status = run_sweep(sw);
-    cg_sweep_free(sw);
+        cg_sweep_free(sw);
+    }
+    cg_sweep *rest = NULL;
+    int status = cg_backward(root, &rest);
+    if (status == CG_CALLBACK) {
+        status = run_sweep(rest);
+        cg_sweep_free(rest);
+    }
     return status;
 }
 
@@ -427,10 +434,11 @@ static cg_ref build_unary(cg_block *blk, const cg_ref *x, size_t n)
 
 static void test_unary(void)
 {
-    cg_block *blk = new_block(0);
     for (size_t u = 0; u < NUNARY; u++) {
         const unary_case *c = &UNARY[u];
         for (int k = 0; k <= 10; k++) {
+            /* only the newest block makes nodes, and gradcheck makes blocks */
+            cg_block *blk = new_block(0);
             double x = c->lo + (c->hi - c->lo) * k / 10.0 + 0.0123; /* avoids relu's kink at 0 */
             cg_ref a = NODE(cg_leaf(blk, x));
             cg_ref y = NODE(cg_unary(blk, c->op, a));
@@ -447,8 +455,10 @@ static void test_unary(void)
                         cg_grad(a) / 0.5, c->df(x));
             unary_op_for_builder = c->op;
             gradcheck(c->name, build_unary, &x, 1, 1e-6);
+            cg_block_free(blk);
         }
     }
+    cg_block *blk = new_block(0);
     /* relu at and around its kink, and of -0.0 */
     cg_ref z = NODE(cg_leaf(blk, 0.0));
     cg_ref r = NODE(cg_unary(blk, CG_RELU, z));
@@ -597,14 +607,18 @@ static void test_errors(void)
         {10.0, 400.0, CG_RANGE}, {-10.0, 401.0, CG_RANGE}, {1e-300, -2.0, CG_RANGE},
     };
     for (size_t i = 0; i < sizeof pows / sizeof pows[0]; i++) {
-        cg_ref a = NODE(cg_leaf(ok, pows[i].x)), p = NODE(cg_leaf(ok, pows[i].p));
+        cg_block *src = new_block(2);
+        cg_ref a = NODE(cg_leaf(src, pows[i].x)), p = NODE(cg_leaf(src, pows[i].p));
         cg_block *blk = new_block(1);
         CHECK_STATUS_NOALLOC(blk, cg_pow_const(blk, a, pows[i].p), pows[i].want);
         cg_block_free(blk);
         blk = new_block(1);
         CHECK_STATUS_NOALLOC(blk, cg_pow(blk, a, p), pows[i].want);
         cg_block_free(blk);
+        cg_block_free(src);
     }
+    cg_block_free(ok); /* sealed by the blocks made since: only the newest makes nodes */
+    ok = new_block(0);
     CHECK_EXACT(cg_data(NODE(cg_pow_const(ok, NODE(cg_leaf(ok, 0.0)), 0.0))), 1.0);
     CHECK_EXACT(cg_data(NODE(cg_pow_const(ok, NODE(cg_leaf(ok, INFINITY)), 2.0))), INFINITY);
     /* infinite exponents follow Python's float **: no error */
@@ -675,6 +689,23 @@ static void test_custom(void)
     cg_sweep *sw = NULL;
     REQUIRE(cg_sweep_begin(root, &sw) == CG_OK);
     CHECK_INT(cg_sweep_size(sw), 4);
+    /* cg_backward runs the kernels of root and t (newest first), then hands
+     * back the rest from q2, the newest custom node, on: q2 and f5 */
+    cg_sweep *rest = NULL;
+    CHECK_INT(cg_backward(root, &rest), CG_CALLBACK);
+    REQUIRE(rest != NULL);
+    CHECK_INT(cg_sweep_size(rest), 2);
+    CHECK_EXACT(cg_grad(root), 1.0);
+    CHECK_EXACT(cg_grad(q2), tanh(f));
+    CHECK_EXACT(cg_grad(t), xs[3] / xs[1]);
+    CHECK(cg_grad(f5) != 0.0);
+    CHECK_EXACT(cg_grad(x[0]), 0.0); /* f5's backward is the caller's */
+    cg_sweep_free(rest);
+    cg_set_grad(t, 0.0);
+    cg_set_grad(q2, 0.0);
+    cg_set_grad(f5, 0.0);
+    /* the same by hand, from the kept order */
+    cg_set_grad(root, 1.0);
     void *cb = NULL;
     int calls = 0;
     int status;
@@ -779,8 +810,8 @@ static void test_sweep_accumulates(void)
     CHECK_INT(backward(d, &size), CG_OK);
     CHECK_INT(size, 2);
 
-    /* a sweep is kept and reused: ordering touches no grad, each pass is a
-     * backward() (root's grad set to 1, then accumulation) */
+    /* a sweep is kept and reused: ordering touches no grad, and each pass
+     * runs the kernels from the grads as they are (accumulation) */
     cg_set_grad(a, 0.0);
     cg_set_grad(b, 0.0);
     cg_set_grad(c, 0.0);
@@ -788,6 +819,7 @@ static void test_sweep_accumulates(void)
     REQUIRE(cg_sweep_begin(d, &sw) == CG_OK);
     CHECK_EXACT(cg_grad(d), 0.5);
     CHECK_EXACT(cg_grad(a), 0.0);
+    cg_set_grad(d, 1.0);
     CHECK_INT(run_sweep(sw), CG_OK);
     CHECK_EXACT(cg_grad(a), -4.0);
     CHECK_INT(run_sweep(sw), CG_OK);
@@ -840,7 +872,7 @@ static void test_replay(void)
     cg_ref root = NODE(build_everything(blk, x, 2));
     cg_sweep *sw = NULL;
     REQUIRE(cg_sweep_begin(root, &sw) == CG_OK);
-    CHECK_INT(run_sweep(sw), CG_OK);
+    CHECK_INT(backward(root, NULL), CG_OK);
 
     /* new leaf data, replayed: the same data and grads as a graph built there */
     cg_block *fresh = new_block(0);
@@ -856,7 +888,7 @@ static void test_replay(void)
         CHECK_INT(cg_sweep_replay(sw), CG_OK);
         CHECK_EXACT(cg_data(root), cg_data(froot));
         CHECK_EXACT(cg_grad(root), 0.0); /* interior grads zeroed */
-        CHECK_INT(run_sweep(sw), CG_OK);
+        CHECK_INT(backward(root, NULL), CG_OK);
         CHECK_EXACT(cg_grad(x[0]), cg_grad(y[0]));
         CHECK_EXACT(cg_grad(x[1]), cg_grad(y[1]));
     }
@@ -870,8 +902,8 @@ static void test_replay(void)
     cg_sweep_free(sw);
 
     /* a node whose data Python computed cannot be replayed: nothing changes */
-    cg_ref c = NODE(cg_custom(blk, 42.0, x, 2));
-    cg_ref top = NODE(cg_mul(blk, c, root));
+    cg_ref c = NODE(cg_custom(fresh, 42.0, x, 2)); /* fresh is the newest block */
+    cg_ref top = NODE(cg_mul(fresh, c, root));
     REQUIRE(cg_sweep_begin(top, &sw) == CG_OK);
     double before = cg_data(root);
     cg_set_data(x[0], at[0]);
@@ -898,11 +930,12 @@ static void test_sweep_order(void)
 {
     cg_block *blk = new_block(0);
     cg_ref a = NODE(cg_leaf(blk, 0.0));
-    /* n1(a), n2(n1), n3(a), n4(n2, n3): postorder n1 n2 n3 n4, so the sweep runs 4 3 2 1 */
+    /* n1(a), n2(a), n3(n2), n4(n3, n1): the sweep runs newest first, 4 3 2 1
+     * (micrograd's depth-first order would run 4 1 3 2) */
     cg_ref n1 = NODE(cg_custom(blk, 1.0, &a, 1));
-    cg_ref n2 = NODE(cg_custom(blk, 2.0, &n1, 1));
-    cg_ref n3 = NODE(cg_custom(blk, 3.0, &a, 1));
-    cg_ref n4 = NODE(cg_custom(blk, 4.0, (cg_ref[]){n2, n3}, 2));
+    cg_ref n2 = NODE(cg_custom(blk, 2.0, &a, 1));
+    cg_ref n3 = NODE(cg_custom(blk, 3.0, &n2, 1));
+    cg_ref n4 = NODE(cg_custom(blk, 4.0, (cg_ref[]){n3, n1}, 2));
     custom_op ops[4] = {{log_backward, n1}, {log_backward, n2}, {log_backward, n3}, {log_backward, n4}};
     cg_set_callback(n1, &ops[0]);
     cg_set_callback(n2, &ops[1]);
@@ -914,6 +947,37 @@ static void test_sweep_order(void)
     CHECK(order_len == 4 && order_log[0] == 4 && order_log[1] == 3 && order_log[2] == 2 &&
           order_log[3] == 1);
     cg_block_free(blk);
+}
+
+/* Making a block seals the one before it, so nodes are made in creation
+ * order across blocks, and the sweep walks back across blocks (past freed
+ * ones, and past nodes of other graphs, which it leaves alone). */
+static void test_blocks_in_creation_order(void)
+{
+    cg_block *old = new_block(0);
+    cg_ref a = NODE(cg_leaf(old, 1.0));
+    cg_ref stray = NODE(cg_mul(old, a, a)); /* another graph's node */
+    cg_block *young = new_block(0);
+    CHECK_INT(cg_leaf(old, 2.0), CG_FULL);
+    cg_ref b = NODE(cg_add(young, a, a));
+    cg_block *gone = new_block(0);
+    NODE(cg_leaf(gone, 3.0));
+    cg_block_free(gone); /* the newest freed: the sealed ones stay sealed */
+    CHECK_INT(cg_leaf(young, 0.0), CG_FULL);
+    cg_block *last = new_block(0);
+    cg_ref other = NODE(cg_mul(last, a, a)); /* not reachable from c */
+    cg_ref c = NODE(cg_mul(last, b, stray)); /* (a + a) * (a * a) = 2 a**3 */
+    cg_set_grad(other, 5.0);
+    size_t size = 0;
+    CHECK_INT(backward(c, &size), CG_OK);
+    CHECK_INT(size, 3);
+    CHECK_EXACT(cg_grad(a), 6.0);
+    CHECK_EXACT(cg_grad(b), 1.0);
+    CHECK_EXACT(cg_grad(stray), 2.0);
+    CHECK_EXACT(cg_grad(other), 5.0);
+    cg_block_free(last);
+    cg_block_free(young);
+    cg_block_free(old);
 }
 
 /* Blocks allocated as Python does it: a fresh default block when one fills. */
@@ -1125,7 +1189,6 @@ static void test_fused_gradcheck(void)
 static void test_layer(void)
 {
     enum { NIN = 3, NOUT = 4 };
-    cg_block *blk = new_block(0);
     double wv[NOUT * NIN], bv[NOUT], xv[NIN];
     for (int i = 0; i < NOUT * NIN; i++)
         wv[i] = 0.37 * (i % 5) - 0.8;
@@ -1134,6 +1197,7 @@ static void test_layer(void)
     for (int i = 0; i < NIN; i++)
         xv[i] = 0.6 - 0.45 * i;
     for (int relu = 0; relu <= 1; relu++) {
+        cg_block *blk = new_block(0); /* the small block below seals it */
         cg_ref w[NOUT * NIN], b[NOUT], x[NIN], w2[NOUT * NIN], b2[NOUT], x2[NIN];
         REQUIRE(cg_leaves(blk, wv, NOUT * NIN, w) == CG_OK);
         REQUIRE(cg_leaves(blk, bv, NOUT, b) == CG_OK);
@@ -1178,8 +1242,8 @@ static void test_layer(void)
         CHECK_INT(cg_layer(small, w, b, x, NIN, NOUT, 1, out), CG_FULL);
         cg_block_free(small);
         CHECK_INT(cg_layer(blk, w, b, x, NIN, 0, relu, out), CG_EMPTY);
+        cg_block_free(blk);
     }
-    cg_block_free(blk);
 }
 
 static void test_dot(void)
@@ -1313,7 +1377,8 @@ static void test_cross_entropy(void)
     for (size_t t = 0; t < n; t += 5) {
         for (size_t i = 0; i < n; i++)
             cg_set_grad(x[i], 0.0);
-        cg_ref ce = NODE(cg_cross_entropy(blk, x, n, t));
+        cg_block *round = new_block(0); /* gradcheck below makes blocks */
+        cg_ref ce = NODE(cg_cross_entropy(round, x, n, t));
         CHECK_INT(cg_op(ce), CG_CROSS_ENTROPY);
         CHECK_INT(cg_index(ce), t);
         CHECK_INT(cg_nargs(ce), n);
@@ -1323,13 +1388,16 @@ static void test_cross_entropy(void)
             CHECK_CLOSE(cg_grad(x[i]), exp(XS7[i] - lse) - (i == t ? 1.0 : 0.0), 1e-14);
         ce_target_for_builder = t;
         gradcheck("cross_entropy", build_cross_entropy, XS7, n, 1e-6);
+        cg_block_free(round);
     }
-    CHECK_INT(cg_cross_entropy(blk, x, n, n), CG_INDEX);
-    CHECK_INT(cg_cross_entropy(blk, x, 0, 0), CG_EMPTY);
+    cg_block *tail = new_block(0); /* blk, holding x, is sealed */
+    CHECK_INT(cg_cross_entropy(tail, x, n, n), CG_INDEX);
+    CHECK_INT(cg_cross_entropy(tail, x, 0, 0), CG_EMPTY);
     /* large logits: no overflow */
-    cg_ref big[2] = {NODE(cg_leaf(blk, 800.0)), NODE(cg_leaf(blk, -800.0))};
-    CHECK_CLOSE(cg_data(NODE(cg_cross_entropy(blk, big, 2, 0))), 0.0, 1e-15);
-    CHECK_CLOSE(cg_data(NODE(cg_cross_entropy(blk, big, 2, 1))), 1600.0, 1e-15);
+    cg_ref big[2] = {NODE(cg_leaf(tail, 800.0)), NODE(cg_leaf(tail, -800.0))};
+    CHECK_CLOSE(cg_data(NODE(cg_cross_entropy(tail, big, 2, 0))), 0.0, 1e-15);
+    CHECK_CLOSE(cg_data(NODE(cg_cross_entropy(tail, big, 2, 1))), 1600.0, 1e-15);
+    cg_block_free(tail);
     cg_block_free(blk);
 }
 
@@ -1556,6 +1624,7 @@ static const struct {
     TEST(custom),
     TEST(sweep_accumulates),
     TEST(sweep_order),
+    TEST(blocks_in_creation_order),
     TEST(replay),
     TEST(reduce),
     TEST(dot),
