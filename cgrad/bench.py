@@ -462,12 +462,13 @@ def bench_softmax(config, progress):
                     t0 = perf_counter()
                     logits, loss = build_softmax_nll(Value, xs, label)
                     t1 = perf_counter()
-                    progress.step("backward")
-                    loss.backward()
+                    progress.step("backward")  # not timed: it writes to the terminal
                     t2 = perf_counter()
+                    loss.backward()
+                    t3 = perf_counter()
                 seconds["build"][column].append(t1 - t0)
-                seconds["backward"][column].append(t2 - t1)
-                seconds["total"][column].append(t2 - t0)
+                seconds["backward"][column].append(t3 - t2)
+                seconds["total"][column].append((t1 - t0) + (t3 - t2))
                 if repeat == 0:
                     results[column] = (loss.data, [v.grad for v in logits])
                 del logits, loss
@@ -579,36 +580,11 @@ def check_chain_grad(column, x, n):
         raise BenchmarkError(f"chain of {n:,}: {column} gives x.grad = {x.grad!r}, expected {n + 1}")
 
 
-def time_sweep_split(root):
-    """(seconds ordering, seconds running kernels, nodes ordered) of one
-    backward of root, through the C API as Value.backward calls it (but
-    ordering afresh, as a first backward does)."""
-    from cgrad._core import check, ffi, lib
-
-    out = ffi.new("cg_sweep **")
-    cursor = ffi.new("size_t *")
-    callback = ffi.new("void **")
-    t0 = perf_counter()
-    check(lib.cg_sweep_begin(root._h, out))  # order the graph
-    t1 = perf_counter()
-    sweep = out[0]
-    try:
-        status = lib.cg_sweep_backward(sweep, cursor, callback)  # every kernel, in reverse order
-        t2 = perf_counter()
-        if status != lib.CG_OK:
-            raise BenchmarkError(f"cg_sweep_backward stopped with status {status} on a chain of '+' nodes")
-        size = lib.cg_sweep_size(sweep)
-    finally:
-        lib.cg_sweep_free(sweep)
-    return t1 - t0, t2 - t1, size
-
-
 @section("chain", "(c) a deep chain y = y + x: ns per node")
 def bench_chain(config, progress):
     sizes = {"cgrad": config.chain_nodes_cgrad, "reference": config.chain_nodes_reference}
     build, first_backward, release = ({c: [] for c in ENGINE_COLUMNS} for _ in range(3))
     backward = {"cgrad": [], "reference": []}
-    ordering, kernels = [], []
 
     for repeat in range(config.chain_repeats):
         for column, engine, gc_enabled in VARIANTS:
@@ -620,17 +596,17 @@ def bench_chain(config, progress):
                 t0 = perf_counter()
                 x, y = build_chain(Value, n)
                 t1 = perf_counter()
-                progress.step("backward")
-                y.backward()
+                progress.step("backward")  # not timed: it writes to the terminal
                 t2 = perf_counter()
+                y.backward()
+                t3 = perf_counter()
             build[column].append((t1 - t0) / n)
-            first_backward[column].append((t2 - t1) / n)
+            first_backward[column].append((t3 - t2) / n)
             check_chain_grad(column, x, n)
 
-            # More backward() calls on the same graph: cgrad's root keeps the
-            # order it computed the first time, so these run the kernels
-            # only. Grads accumulate, as in micrograd; the cost does not
-            # depend on their values.
+            # More backward() calls on the same graph, now in the caches.
+            # Grads accumulate, as in micrograd; the cost does not depend on
+            # their values.
             if gc_enabled:
                 progress.step(f"backward x{config.chain_backward_repeats}")
                 for _ in range(config.chain_backward_repeats):
@@ -638,15 +614,6 @@ def bench_chain(config, progress):
                     t0 = perf_counter()
                     y.backward()
                     backward[engine].append((perf_counter() - t0) / n)
-                if engine == "cgrad":
-                    progress.step("sweep split")
-                    for _ in range(config.chain_backward_repeats):
-                        gc.collect()
-                        order_s, kernel_s, size = time_sweep_split(y)
-                        if size != n:
-                            raise BenchmarkError(f"sweep ordered {size:,} nodes of a {n:,}-node chain")
-                        ordering.append(order_s / n)
-                        kernels.append(kernel_s / n)
 
             # Releasing the graph: cgrad frees on the last reference; the
             # reference engine's cycles wait for the collector.
@@ -667,15 +634,12 @@ def bench_chain(config, progress):
     rows = [
         make_row("chain", name, "build", "ns/node", params=params, note=sizes_note,
                  samples=scaled(build, 1e9)),
-        make_row("chain", name, "backward(), first call", "ns/node", params=params,
-                 note="on a freshly built graph", samples=scaled(first_backward, 1e9)),
+        make_row("chain", name, "backward(), first call", "ns/node", params=params, target=sweep_target,
+                 note="on a freshly built graph; cgrad: the whole reverse sweep, one C call",
+                 samples=scaled(first_backward, 1e9)),
         make_row("chain", name, "backward(), repeated", "ns/node", params=params,
-                 note="cgrad: the root keeps its order, so kernels only; reference: sort + closures",
+                 note="the same graph again, in the caches; reference: sort + closures",
                  samples=scaled(backward, 1e9)),
-        make_row("chain", name, "  ordering (cg_sweep_begin)", "ns/node", params=params,
-                 note="the depth-first search of a first backward", samples={"cgrad": [x * 1e9 for x in ordering]}),
-        make_row("chain", name, "  reverse sweep (kernels)", "ns/node", params=params, target=sweep_target,
-                 note="cg_sweep_backward alone", samples={"cgrad": [x * 1e9 for x in kernels]}),
         make_row("chain", name, "release: del + gc.collect()", "ns/node", params=params,
                  samples=scaled(release, 1e9)),
     ]

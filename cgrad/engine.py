@@ -243,6 +243,14 @@ class Value(DerivedOps):
     __add__ = _binary_op(lib.cg_add, lib.cg_add_const)
     __mul__ = _binary_op(lib.cg_mul, lib.cg_mul_const)
     _pow_value = _binary_op(lib.cg_pow, None)  # Value ** Value
+    # Value / Value: micrograd's self * other**-1, both nodes made in one call;
+    # the result keeps `other` in _b until _prev gives other**-1 its Value.
+    _div_value = _binary_op(lib.cg_div, None)
+
+    def __truediv__(self, other):  # self / other
+        if isinstance(other, Value):
+            return self._div_value(other)
+        return DerivedOps.__truediv__(self, other)  # a number: other**-1 is Python's
 
     def __pow__(self, other):
         if isinstance(other, Value):
@@ -358,6 +366,10 @@ class Value(DerivedOps):
             # The constant of `a + 2` or `a * 2`: give its leaf a Value now,
             # once, so that identity stays stable from here on.
             b = self._b = _wrap(lib.cg_arg(self._h, 1), self._blk, None, None)
+        elif b._h != lib.cg_arg(self._h, 1):
+            # `a / b` holds b for its operand b**-1 (made in the same call):
+            # the same, for that node, whose Value keeps b.
+            b = self._b = _wrap(lib.cg_arg(self._h, 1), self._blk, b, -1)
         return {a, b}
 
     @property

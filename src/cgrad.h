@@ -105,6 +105,11 @@ cg_ref cg_pow_const(cg_block *blk, cg_ref a, double p);
 /* a ** b for two nodes; errors as cg_pow_const. */
 cg_ref cg_pow(cg_block *blk, cg_ref a, cg_ref b);
 
+/* a / b as micrograd computes it, a * b**-1: the node b ** -1, then, right
+ * after it in blk, the result a * (b ** -1), returned. Errors as
+ * cg_pow_const(b, -1): CG_ZERODIV for b == 0. */
+cg_ref cg_div(cg_block *blk, cg_ref a, cg_ref b);
+
 /* A unary op (CG_EXP .. CG_SIGMOID) of a. CG_RANGE if exp overflows,
  * CG_DOMAIN for log of x <= 0 and sin/cos of an infinity. */
 cg_ref cg_unary(cg_block *blk, int op, cg_ref a);

@@ -165,6 +165,30 @@ cg_ref cg_pow(cg_block *blk, cg_ref a, cg_ref b)
     return new_node(blk, CG_POW, r, na, nb);
 }
 
+cg_ref cg_div(cg_block *blk, cg_ref a, cg_ref b)
+{
+    cg_node *na = cg__node(a), *nb = cg__node(b);
+    double inv;
+    int status = checked_pow(nb->data, -1.0, &inv);
+    if (status != CG_OK)
+        return (cg_ref)status;
+    cg_node *n = cg__alloc_nodes(blk, 2);
+    if (!n)
+        return CG_FULL;
+    n[0].data = inv;
+    n[0].op = CG_POW_CONST;
+    n[0].x.exponent = -1.0;
+    n[0].in.pair[0] = nb;
+    n[0].nargs = 1;
+    n[0].flags = cg__leaf_args_flag(n[0].in.pair, 1);
+    n[1].data = na->data * inv;
+    n[1].op = CG_MUL;
+    n[1].in.pair[0] = na;
+    n[1].in.pair[1] = &n[0];
+    n[1].nargs = 2;
+    return cg__ref(&n[1]);
+}
+
 cg_ref cg_unary(cg_block *blk, int op, cg_ref a)
 {
     cg_node *na = cg__node(a);

@@ -260,6 +260,27 @@ def test_constants_appear_as_leaf_values(op, const):
     assert all(any(p is q for q in out._prev) for p in prev)
 
 
+def test_division_shows_micrograds_graph():
+    """a / b is one call into C, but seen through _prev it is micrograd's
+    a * b**-1: the '**-1' node gets its Value on first look, keeps b alive
+    and keeps its identity."""
+    a, b = Value(3.0), Value(0.7)
+    q = a / b
+    assert q._op == "*"
+    b_id = id(b)
+    del b
+    (inv,) = q._prev - {a}
+    assert inv._op == "**-1" and inv.data == 0.7 ** -1
+    (b,) = inv._prev
+    assert id(b) == b_id and b.data == 0.7
+    assert q._prev == {a, inv} and (q._prev - {a}).pop() is inv
+    q.backward()
+    ra, rb = reference.Value(3.0), reference.Value(0.7)
+    rq = ra / rb
+    rq.backward()
+    assert (q.data, a.grad, b.grad, inv.grad) == (rq.data, ra.grad, rb.grad, 3.0)
+
+
 def test_constant_leaf_gets_its_grad():
     a = Value(3.0)
     out = a * 2.5

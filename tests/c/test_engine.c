@@ -556,6 +556,33 @@ static void test_pow(void)
     cg_block_free(blk);
 }
 
+/* a / b is micrograd's a * b**-1: both nodes, in one call */
+static void test_div(void)
+{
+    cg_block *blk = new_block(0);
+    cg_ref a = NODE(cg_leaf(blk, 3.0)), b = NODE(cg_leaf(blk, 0.7));
+    cg_ref q = NODE(cg_div(blk, a, b));
+    CHECK_INT(cg_op(q), CG_MUL);
+    CHECK_INT(cg_arg(q, 0), a);
+    cg_ref inv = cg_arg(q, 1);
+    CHECK_INT(cg_op(inv), CG_POW_CONST);
+    CHECK_INT(cg_arg(inv, 0), b);
+    CHECK_EXACT(cg_data(inv), pow(0.7, -1.0));
+    CHECK_EXACT(cg_data(q), 3.0 * pow(0.7, -1.0));
+    size_t size = 0;
+    CHECK_INT(backward(q, &size), CG_OK);
+    CHECK_INT(size, 2);
+    CHECK_EXACT(cg_grad(a), pow(0.7, -1.0));
+    CHECK_EXACT(cg_grad(b), (-1.0 * pow(0.7, -2.0)) * (3.0 * 1.0));
+    cg_ref z = NODE(cg_leaf(blk, 0.0));
+    cg_block *one = new_block(1);
+    CHECK_INT(cg_div(one, a, z), CG_ZERODIV);
+    CHECK_INT(cg_div(one, a, b), CG_FULL); /* two nodes or none */
+    NODE(cg_leaf(one, 0.0));              /* the one node is still free */
+    cg_block_free(one);
+    cg_block_free(blk);
+}
+
 /* ---- tests: errors leave nothing behind ---------------------------------- */
 
 /* Checks that expr returns status want and allocated nothing in blk, whose
@@ -1619,6 +1646,7 @@ static const struct {
     TEST(unary),
     TEST(pow_const),
     TEST(pow),
+    TEST(div),
     TEST(pow_gradcheck),
     TEST(errors),
     TEST(custom),
