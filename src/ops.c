@@ -8,18 +8,23 @@
 
 #include "node.h"
 
-static cg_ref new_node(cg_block *blk, int op, double data, cg_node *a, cg_node *b)
+/* Fills in node n, just handed out (zeroed), as op(a, b); b is NULL for a
+ * unary op, and both for a leaf. Returns n. */
+static cg_node *fill(cg_node *n, int op, double data, cg_node *a, cg_node *b)
 {
-    cg_node *n = cg__alloc_nodes(blk, 1);
-    if (!n)
-        return CG_FULL;
     n->data = data;
     n->op = (uint8_t)op;
     n->in.pair[0] = a;
     n->in.pair[1] = b;
     n->nargs = (uint32_t)((a != NULL) + (b != NULL));
     n->flags = cg__leaf_args_flag(n->in.pair, n->nargs);
-    return cg__ref(n);
+    return n;
+}
+
+static cg_ref new_node(cg_block *blk, int op, double data, cg_node *a, cg_node *b)
+{
+    cg_node *n = cg__alloc_nodes(blk, 1);
+    return n ? cg__ref(fill(n, op, data, a, b)) : CG_FULL;
 }
 
 /* A constant leaf holding c and, right after it in the same block, the node
@@ -29,14 +34,8 @@ static cg_ref new_node_with_const(cg_block *blk, int op, double data, cg_node *a
     cg_node *n = cg__alloc_nodes(blk, 2);
     if (!n)
         return CG_FULL;
-    n[0].data = c;
-    n[1].data = data;
-    n[1].op = (uint8_t)op;
-    n[1].in.pair[0] = a;
-    n[1].in.pair[1] = &n[0];
-    n[1].nargs = 2;
-    n[1].flags = a->nargs ? 0 : CG_F_LEAF_ARGS;
-    return cg__ref(&n[1]);
+    fill(&n[0], CG_LEAF, c, NULL, NULL);
+    return cg__ref(fill(&n[1], op, data, a, &n[0]));
 }
 
 /* x ** p as Python's float.__pow__ does it, but a negative base with a
@@ -175,18 +174,8 @@ cg_ref cg_div(cg_block *blk, cg_ref a, cg_ref b)
     cg_node *n = cg__alloc_nodes(blk, 2);
     if (!n)
         return CG_FULL;
-    n[0].data = inv;
-    n[0].op = CG_POW_CONST;
-    n[0].x.exponent = -1.0;
-    n[0].in.pair[0] = nb;
-    n[0].nargs = 1;
-    n[0].flags = cg__leaf_args_flag(n[0].in.pair, 1);
-    n[1].data = na->data * inv;
-    n[1].op = CG_MUL;
-    n[1].in.pair[0] = na;
-    n[1].in.pair[1] = &n[0];
-    n[1].nargs = 2;
-    return cg__ref(&n[1]);
+    fill(&n[0], CG_POW_CONST, inv, nb, NULL)->x.exponent = -1.0;
+    return cg__ref(fill(&n[1], CG_MUL, na->data * inv, na, &n[0]));
 }
 
 cg_ref cg_unary(cg_block *blk, int op, cg_ref a)
