@@ -47,6 +47,21 @@ def softmax(logits):
 
 
 # micrograd's README example (the same expression as its test_more_ops).
+def more_ops(a, b):
+    """micrograd's test_more_ops expression of a and b (Values of any engine)."""
+    c = a + b
+    d = a * b + b**3
+    c += c + 1
+    c += 1 + c + (-a)
+    d += d * 2 + (b + a).relu()
+    d += 3 * d + (b - a).relu()
+    e = c - d
+    f = e**2
+    g = f / 2.0
+    g += 10.0 / f
+    return g
+
+
 MORE_OPS_G = 24.70408163265306
 MORE_OPS_A_GRAD = 138.83381924198252
 MORE_OPS_B_GRAD = 645.5772594752186

@@ -10,7 +10,7 @@ from cgrad import reference
 
 from seed_data import (F_DATA, F_GRAD, F_POINT, MORE_OPS_A_GRAD, MORE_OPS_B_GRAD, MORE_OPS_G,
                        SOFTMAX_GRADS, SOFTMAX_LOGITS, SOFTMAX_LOSS, SOFTMAX_PROBS_ROUNDED,
-                       f_floats, f_values, same_float, softmax)
+                       f_floats, f_values, more_ops, same_float, softmax)
 
 
 # ---- one op at a time --------------------------------------------------------
@@ -186,24 +186,10 @@ def test_sanity_check(torch):
     assert xmg.grad == xpt.grad.item()
 
 
-def _more_ops(a, b):
-    c = a + b
-    d = a * b + b**3
-    c += c + 1
-    c += 1 + c + (-a)
-    d += d * 2 + (b + a).relu()
-    d += 3 * d + (b - a).relu()
-    e = c - d
-    f = e**2
-    g = f / 2.0
-    g += 10.0 / f
-    return g
-
-
 def test_more_ops(torch):
     a = Value(-4.0)
     b = Value(2.0)
-    g = _more_ops(a, b)
+    g = more_ops(a, b)
     g.backward()
     amg, bmg, gmg = a, b, g
 
@@ -235,7 +221,7 @@ def test_more_ops(torch):
 def test_more_ops_prints_micrograds_readme_numbers():
     """micrograd's README prints these for the same expression (4 decimals)."""
     a, b = Value(-4.0), Value(2.0)
-    g = _more_ops(a, b)
+    g = more_ops(a, b)
     g.backward()
     assert f"{g.data:.4f}" == "24.7041"
     assert f"{a.grad:.4f}" == "138.8338"

@@ -25,6 +25,8 @@ from cgrad import Value
 from cgrad import reference
 from cgrad import viz
 
+from seed_data import more_ops
+
 
 @pytest.fixture
 def graphviz():
@@ -238,19 +240,7 @@ def micrograd_sanity(V):  # micrograd's test_sanity_check
 
 
 def micrograd_more_ops(V):  # micrograd's test_more_ops
-    a = V(-4.0)
-    b = V(2.0)
-    c = a + b
-    d = a * b + b**3
-    c += c + 1
-    c += 1 + c + (-a)
-    d += d * 2 + (b + a).relu()
-    d += 3 * d + (b - a).relu()
-    e = c - d
-    f = e**2
-    g = f / 2.0
-    g += 10.0 / f
-    return g
+    return more_ops(V(-4.0), V(2.0))
 
 
 EXPRESSIONS = [lecture, constants, reuse, relus, micrograd_sanity, micrograd_more_ops]
