@@ -367,8 +367,8 @@ class Value(DerivedOps):
             # once, so that identity stays stable from here on.
             b = self._b = _wrap(lib.cg_arg(self._h, 1), self._blk, None, None)
         elif b._h != lib.cg_arg(self._h, 1):
-            # `a / b` holds b for its operand b**-1 (made in the same call):
-            # the same, for that node, whose Value keeps b.
+            # `a / b` keeps b in _b for its real operand, b**-1, which C made
+            # in the same call: give that node its Value now, once (it keeps b).
             b = self._b = _wrap(lib.cg_arg(self._h, 1), self._blk, b, -1)
         return {a, b}
 
