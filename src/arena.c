@@ -44,7 +44,7 @@ cg_block *cg_block_new(size_t nodes)
 {
     if (nodes == 0)
         nodes = CG_DEFAULT_BLOCK_NODES;
-    if (nodes > (SIZE_MAX - sizeof(cg_block)) / sizeof(cg_node))
+    if (nodes > CG_BLOCK_MAX_NODES || nodes > (SIZE_MAX - sizeof(cg_block)) / sizeof(cg_node))
         return NULL;
     /* Zeroed once here (large blocks come zeroed from the OS, page by page
      * as they are used), not node by node: a node's mark is then 0 from the
@@ -55,10 +55,11 @@ cg_block *cg_block_new(size_t nodes)
         return NULL;
     atomic_init(&blk->used, 0);
     blk->capacity = nodes;
+    blk->sealed_used = SIZE_MAX;
     atomic_init(&blk->extras, NULL);
     cg__lock();
-    if (newest) /* sealed: it is full from now on */
-        atomic_store(&newest->used, newest->capacity + 1);
+    if (newest) /* sealed: it is full from now on; what it handed out stays known */
+        newest->sealed_used = atomic_exchange(&newest->used, newest->capacity + 1);
     blk->prev = newest;
     if (newest)
         newest->next = blk;
@@ -103,7 +104,10 @@ cg_node *cg__alloc_nodes(cg_block *blk, size_t count)
     size_t start = atomic_fetch_add_explicit(&blk->used, count, memory_order_relaxed);
     if (start > blk->capacity || count > blk->capacity - start)
         return NULL;
-    return &blk->nodes[start];
+    cg_node *nodes = &blk->nodes[start];
+    for (size_t i = 0; i < count; i++)
+        nodes[i].index = (uint32_t)(start + i);
+    return nodes;
 }
 
 void *cg__alloc_extra(cg_block *blk, size_t bytes)
@@ -118,4 +122,14 @@ void *cg__alloc_extra(cg_block *blk, size_t bytes)
                                                   memory_order_relaxed))
         ;
     return e->data;
+}
+
+cg_args *cg__alloc_args(cg_block *blk, size_t count)
+{
+    if (count > (SIZE_MAX - sizeof(cg_args)) / sizeof(cg_node *))
+        return NULL;
+    cg_args *args = cg__alloc_extra(blk, sizeof(cg_args) + count * sizeof(cg_node *));
+    if (args)
+        args->count = count;
+    return args;
 }

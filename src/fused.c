@@ -21,11 +21,7 @@ size_t cg_fused_nodes(int op, size_t n)
  * there is no room; what was allocated stays with blk, unreachable. */
 static cg_node *new_nary(cg_block *blk, int op, size_t nargs, size_t picks, int *status)
 {
-    if (nargs > UINT32_MAX) {
-        *status = CG_NOMEM;
-        return NULL;
-    }
-    cg_node **array = cg__alloc_extra(blk, nargs * sizeof(cg_node *));
+    cg_args *array = cg__alloc_args(blk, nargs);
     if (!array) {
         *status = CG_NOMEM;
         return NULL;
@@ -37,7 +33,7 @@ static cg_node *new_nary(cg_block *blk, int op, size_t nargs, size_t picks, int 
     }
     n->op = (uint8_t)op;
     n->flags = CG_F_ARRAY;
-    n->nargs = (uint32_t)nargs;
+    n->nargs = CG_NARGS_ARRAY;
     n->in.array = array;
     return n;
 }
@@ -72,8 +68,8 @@ static double logsumexp(cg_node **a, size_t n, double *probs)
 
 void cg__fused_forward(cg_node *n)
 {
-    cg_node **a = n->in.array;
-    size_t k = n->nargs;
+    cg_node **a = n->in.array->at;
+    size_t k = n->in.array->count;
     double acc;
     switch (n->op) {
     case CG_SUM:
@@ -115,8 +111,8 @@ void cg__fused_forward(cg_node *n)
 
 void cg__fused_backward(cg_node *n)
 {
-    cg_node **a = (n->flags & CG_F_ARRAY) ? n->in.array : n->in.pair;
-    size_t k = n->nargs;
+    cg_node **a = cg__args(n);
+    size_t k = cg__nargs(n);
     double g = n->grad;
     switch (n->op) {
     case CG_SUM:
@@ -190,8 +186,8 @@ cg_ref cg_reduce(cg_block *blk, int op, const cg_ref *args, size_t n)
     cg_node *node = new_nary(blk, op, n, 0, &status);
     if (!node)
         return (cg_ref)status;
-    copy_args(node->in.array, args, n);
-    node->flags |= cg__leaf_args_flag(node->in.array, n);
+    copy_args(node->in.array->at, args, n);
+    node->flags |= cg__leaf_args_flag(node->in.array->at, n);
     cg__fused_forward(node);
     return cg__ref(node);
 }
@@ -204,10 +200,10 @@ cg_ref cg_dot(cg_block *blk, cg_ref start, const cg_ref *ws, const cg_ref *xs, s
     cg_node *node = new_nary(blk, CG_DOT, 1 + 2 * n, 0, &status);
     if (!node)
         return (cg_ref)status;
-    node->in.array[0] = cg__node(start);
-    copy_args(node->in.array + 1, ws, n);
-    copy_args(node->in.array + 1 + n, xs, n);
-    node->flags |= cg__leaf_args_flag(node->in.array, 1 + 2 * n);
+    node->in.array->at[0] = cg__node(start);
+    copy_args(node->in.array->at + 1, ws, n);
+    copy_args(node->in.array->at + 1 + n, xs, n);
+    node->flags |= cg__leaf_args_flag(node->in.array->at, 1 + 2 * n);
     cg__fused_forward(node);
     return cg__ref(node);
 }
@@ -218,22 +214,27 @@ cg_ref cg_layer(cg_block *blk, const cg_ref *ws, const cg_ref *bs, const cg_ref 
     if (n_out == 0)
         return CG_EMPTY;
     size_t per_neuron = 1 + 2 * n_in, stride = relu ? 2 : 1;
-    if (n_in > (SIZE_MAX / sizeof(cg_node *) - 1) / 2 / n_out || per_neuron > UINT32_MAX)
+    /* one allocation: n_out operand arrays of per_neuron operands each */
+    size_t max_words = SIZE_MAX / sizeof(cg_node *) / n_out; /* per neuron; a count is a word */
+    if (max_words < 2 || n_in > (max_words - 2) / 2)
         return CG_NOMEM;
-    cg_node **arrays = cg__alloc_extra(blk, n_out * per_neuron * sizeof(cg_node *));
+    size_t array_bytes = sizeof(cg_args) + per_neuron * sizeof(cg_node *);
+    unsigned char *arrays = cg__alloc_extra(blk, n_out * array_bytes);
     if (!arrays)
         return CG_NOMEM;
     cg_node *nodes = cg__alloc_nodes(blk, n_out * stride);
     if (!nodes)
         return CG_FULL;
     for (size_t j = 0; j < n_out; j++) {
-        cg_node *dot = &nodes[j * stride], **args = arrays + j * per_neuron;
-        args[0] = cg__node(bs[j]);
-        copy_args(args + 1, ws + j * n_in, n_in);
-        copy_args(args + 1 + n_in, xs, n_in);
+        cg_node *dot = &nodes[j * stride];
+        cg_args *args = (cg_args *)(arrays + j * array_bytes);
+        args->count = per_neuron;
+        args->at[0] = cg__node(bs[j]);
+        copy_args(args->at + 1, ws + j * n_in, n_in);
+        copy_args(args->at + 1 + n_in, xs, n_in);
         dot->op = CG_DOT;
-        dot->flags = CG_F_ARRAY | cg__leaf_args_flag(args, per_neuron);
-        dot->nargs = (uint32_t)per_neuron;
+        dot->flags = CG_F_ARRAY | cg__leaf_args_flag(args->at, per_neuron);
+        dot->nargs = CG_NARGS_ARRAY;
         dot->in.array = args;
         cg__fused_forward(dot);
         out[j * stride] = cg__ref(dot);
@@ -279,8 +280,8 @@ cg_ref cg_softmax(cg_block *blk, const cg_ref *args, size_t n, int log, cg_ref *
     if (!group)
         return (cg_ref)status;
     group->x.fused = f;
-    copy_args(group->in.array, args, n);
-    group->flags |= cg__leaf_args_flag(group->in.array, n);
+    copy_args(group->in.array->at, args, n);
+    group->flags |= cg__leaf_args_flag(group->in.array->at, n);
     for (size_t i = 0; i < n; i++) {
         cg_node *pick = group + 1 + i;
         pick->op = CG_PICK;
@@ -308,8 +309,8 @@ cg_ref cg_cross_entropy(cg_block *blk, const cg_ref *args, size_t n, size_t targ
         return (cg_ref)status;
     f->target = target;
     node->x.fused = f;
-    copy_args(node->in.array, args, n);
-    node->flags |= cg__leaf_args_flag(node->in.array, n);
+    copy_args(node->in.array->at, args, n);
+    node->flags |= cg__leaf_args_flag(node->in.array->at, n);
     cg__fused_forward(node);
     return cg__ref(node);
 }

@@ -4,6 +4,7 @@
 #define CGRAD_NODE_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "cgrad.h"
@@ -17,14 +18,21 @@ typedef struct {
     double *gout;               /* grads pushed by CG_PICK outputs, summed by the group */
 } cg_fused;
 
+/* The operands of a node with more than two (custom and fused ops), in its
+ * block's extras. */
+typedef struct {
+    size_t count;
+    cg_node *at[];
+} cg_args;
+
 /* 48 bytes. Operands of nodes with at most two of them sit inline; nodes
- * with more (custom and fused ops) point to an array in the block's extras. */
+ * with more point to a cg_args. */
 struct cg_node {
     double data;
     double grad;
     union {
         cg_node *pair[2];
-        cg_node **array;        /* when flags & CG_F_ARRAY */
+        cg_args *array;         /* when flags & CG_F_ARRAY */
     } in;
     union {
         double exponent;        /* CG_POW_CONST */
@@ -32,11 +40,15 @@ struct cg_node {
         cg_fused *fused;        /* softmax groups, cross-entropy: shared state */
         size_t index;           /* CG_PICK: which output of its group */
     } x;
-    uint32_t nargs;
+    uint32_t index;             /* its place in its block, which cg__block_of finds from it */
     uint8_t op;                 /* enum cg_op */
     uint8_t flags;              /* CG_F_* bits, fixed at creation */
     uint8_t mark;               /* set only by a sweep, under the engine lock; never by a maker */
+    uint8_t nargs;              /* operands inline (0 to 2), or CG_NARGS_ARRAY */
 };
+_Static_assert(sizeof(void *) != 8 || sizeof(cg_node) == 48, "a node is 48 bytes on 64-bit platforms");
+
+enum { CG_NARGS_ARRAY = 3 }; /* nargs of a node whose operands are a cg_args */
 
 enum {
     CG_F_ARRAY = 1,             /* operands in in.array */
@@ -52,7 +64,9 @@ typedef struct cg_extra {
 
 struct cg_block {
     atomic_size_t used;         /* nodes handed out; may pass capacity once full or sealed */
-    size_t capacity;            /* nodes the block holds */
+    size_t capacity;            /* nodes the block holds, at most CG_BLOCK_MAX_NODES */
+    size_t sealed_used;         /* used when it was sealed; SIZE_MAX before (engine lock) */
+    size_t marked;              /* marked nodes in it, during a sweep (engine lock); else 0 */
     _Atomic(cg_extra *) extras; /* lock-free stack of side allocations */
     cg_block *prev, *next;      /* the list of live blocks, oldest first (engine lock) */
     cg_node nodes[];            /* zeroed at creation; unused ones stay zero */
@@ -61,16 +75,31 @@ struct cg_block {
 static inline cg_node *cg__node(cg_ref ref) { return (cg_node *)ref; }
 static inline cg_ref cg__ref(cg_node *n) { return (cg_ref)n; }
 
+/* A node's index is 32 bits. */
+#define CG_BLOCK_MAX_NODES ((size_t)UINT32_MAX)
+
 static inline cg_node **cg__args(cg_node *n)
 {
-    return (n->flags & CG_F_ARRAY) ? n->in.array : n->in.pair;
+    return (n->flags & CG_F_ARRAY) ? n->in.array->at : n->in.pair;
+}
+
+static inline size_t cg__nargs(const cg_node *n)
+{
+    return (n->flags & CG_F_ARRAY) ? n->in.array->count : n->nargs;
+}
+
+/* The block n lives in: nodes are handed out once and never move, so a node
+ * finds its block from its own place in it, with no lookup. */
+static inline cg_block *cg__block_of(cg_node *n)
+{
+    return (cg_block *)((char *)(n - n->index) - offsetof(cg_block, nodes));
 }
 
 /* CG_F_LEAF_ARGS if all n operands are leaves, else 0. */
 static inline uint8_t cg__leaf_args_flag(cg_node *const *args, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (args[i]->nargs)
+        if (args[i]->nargs) /* nonzero for every interior node */
             return 0;
     return CG_F_LEAF_ARGS;
 }
@@ -89,10 +118,11 @@ cg_node *cg__alloc_nodes(cg_block *blk, size_t count);
 /* bytes of uninitialised memory owned by blk, or NULL if out of memory. */
 void *cg__alloc_extra(cg_block *blk, size_t bytes);
 
-/* The backward kernel of one built-in node (kernels.c). */
-void cg__backward(cg_node *n);
+/* An operand array for count (> 2) operands, owned by blk, or NULL if out of
+ * memory; the caller fills in ->at. */
+cg_args *cg__alloc_args(cg_block *blk, size_t count);
 
-/* The backward kernel of a fused node (fused.c). */
+/* The backward kernel of a fused node (fused.c); kernels.h calls it. */
 void cg__fused_backward(cg_node *n);
 
 /* Recomputes the data (and state) of a fused node from its operands (fused.c). */

@@ -16,7 +16,7 @@ static cg_node *fill(cg_node *n, int op, double data, cg_node *a, cg_node *b)
     n->op = (uint8_t)op;
     n->in.pair[0] = a;
     n->in.pair[1] = b;
-    n->nargs = (uint32_t)((a != NULL) + (b != NULL));
+    n->nargs = (uint8_t)((a != NULL) + (b != NULL));
     n->flags = cg__leaf_args_flag(n->in.pair, n->nargs);
     return n;
 }
@@ -190,11 +190,9 @@ cg_ref cg_unary(cg_block *blk, int op, cg_ref a)
 
 cg_ref cg_custom(cg_block *blk, double data, const cg_ref *args, size_t n)
 {
-    if (n > UINT32_MAX)
-        return CG_NOMEM;
-    cg_node **array = NULL;
+    cg_args *array = NULL;
     if (n > 2) {
-        array = cg__alloc_extra(blk, n * sizeof(cg_node *));
+        array = cg__alloc_args(blk, n);
         if (!array)
             return CG_NOMEM;
     }
@@ -203,9 +201,10 @@ cg_ref cg_custom(cg_block *blk, double data, const cg_ref *args, size_t n)
         return CG_FULL; /* the array, if any, is freed with blk */
     node->data = data;
     node->op = CG_CUSTOM;
-    node->nargs = (uint32_t)n;
+    node->nargs = (uint8_t)n;
     if (array) {
         node->flags = CG_F_ARRAY;
+        node->nargs = CG_NARGS_ARRAY;
         node->in.array = array;
     }
     cg_node **dst = cg__args(node);
@@ -225,12 +224,12 @@ double cg_grad(cg_ref node) { return cg__node(node)->grad; }
 void cg_set_data(cg_ref node, double x) { cg__node(node)->data = x; }
 void cg_set_grad(cg_ref node, double g) { cg__node(node)->grad = g; }
 int cg_op(cg_ref node) { return cg__node(node)->op; }
-size_t cg_nargs(cg_ref node) { return cg__node(node)->nargs; }
+size_t cg_nargs(cg_ref node) { return cg__nargs(cg__node(node)); }
 
 cg_ref cg_arg(cg_ref node, size_t i)
 {
     cg_node *n = cg__node(node);
-    return i < n->nargs ? cg__ref(cg__args(n)[i]) : (cg_ref)CG_INDEX;
+    return i < cg__nargs(n) ? cg__ref(cg__args(n)[i]) : (cg_ref)CG_INDEX;
 }
 
 

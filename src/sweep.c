@@ -10,10 +10,12 @@
  * are newer), with no search and no sort, and nothing recurses.
  *
  * Only kernels of nodes reachable from the root run and only their operands'
- * grads change. Unmarked nodes on the way (another graph's, or dead ends such
- * as the softmax outputs a loss does not use) cost one read of their mark
- * byte: a maker never writes it (blocks are zeroed when made), so reading it
- * while another thread fills in that node is safe.
+ * grads change. Each block counts the marked nodes in it, so blocks with none
+ * are passed over, and unmarked nodes (another graph's, or dead ends such as
+ * the softmax outputs a loss does not use) cost a read of their mark byte
+ * only in a block that still holds a marked node. A maker never writes the
+ * mark (blocks are zeroed when made), so reading it while another thread
+ * fills in that node is safe.
  *
  * Marks are shared state, and the walk reads blocks that another thread
  * could free, so a sweep holds the engine lock (arena.c) from start to end.
@@ -21,7 +23,7 @@
  * Python's stops the kernels, and the rest is handed back as an order). */
 #include <stdlib.h>
 
-#include "node.h"
+#include "kernels.h"
 
 struct cg_sweep {
     cg_node **order; /* interior nodes, newest first */
@@ -43,72 +45,99 @@ static int append(cg_sweep *sw, size_t *cap, cg_node *n)
     return CG_OK;
 }
 
-/* The live block holding node n (engine lock held). Usually the newest:
- * a root is mostly the node just made. */
-static cg_block *block_of(const cg_node *n)
-{
-    uintptr_t at = (uintptr_t)n;
-    cg_block *blk = cg__newest_block();
-    while (blk && !(at >= (uintptr_t)blk->nodes &&
-                    at < (uintptr_t)(blk->nodes + blk->capacity)))
-        blk = blk->prev;
-    return blk;
-}
-
-/* The newest node a walk must look at in blk (unused nodes are zero). */
+/* The newest node blk handed out (engine lock held; blk has one). */
 static cg_node *last_node(cg_block *blk)
 {
     size_t used = atomic_load_explicit(&blk->used, memory_order_acquire);
-    return used ? &blk->nodes[(used < blk->capacity ? used : blk->capacity) - 1] : NULL;
+    if (used > blk->sealed_used) /* a sealed block: not the nodes it never handed out */
+        used = blk->sealed_used;
+    return &blk->nodes[(used < blk->capacity ? used : blk->capacity) - 1];
+}
+
+#if defined(__GNUC__) || defined(__clang__)
+#define PREFETCH_FOR_WRITE(p) __builtin_prefetch((p), 1)
+#else
+#define PREFETCH_FOR_WRITE(p) ((void)(p))
+#endif
+
+/* Marks the interior operands of n that are not marked yet, adding them to
+ * *pending. Those in n's own block (from its first node up to n) are counted
+ * in *here, the walk's count for that block, the others in their block's.
+ *
+ * A newly marked operand's kernel will write its own operands' grads, so
+ * they are prefetched now: on a graph that no longer fits in the cache the
+ * walk otherwise waits for each of them (its own nodes it reads in order,
+ * which the hardware prefetches). A prefetch never faults, so the null
+ * second operand of a unary node, or the operand array of an n-ary one, is
+ * harmless. */
+static void mark_operands(cg_node *n, cg_node *first, size_t *pending, size_t *here)
+{
+    uintptr_t start = (uintptr_t)first, span = (uintptr_t)n - start; /* [first, n) */
+    cg_node **args = cg__args(n);
+    for (size_t i = 0, k = cg__nargs(n); i < k; i++) {
+        cg_node *a = args[i];
+        if (a->nargs && !a->mark) {
+            a->mark = 1;
+            PREFETCH_FOR_WRITE(a->in.pair[0]);
+            PREFETCH_FOR_WRITE(a->in.pair[1]);
+            ++*pending;
+            if ((uintptr_t)a - start < span) /* in blk, below n */
+                ++*here;
+            else
+                cg__block_of(a)->marked++;
+        }
+    }
 }
 
 /* The walk, engine lock held. With run set, runs the kernel of each reachable
  * interior node, newest first, until a node whose backward is Python's; from
  * there (or from the start, without run) appends the nodes to sw->order
- * instead. Leaves every mark clear. CG_OK, or CG_NOMEM if the order could
- * not grow (the walk still goes to the end, to clear the marks). */
+ * instead. Blocks count their marked nodes, so the walk leaves a block as
+ * soon as none is left in it, and passes blocks with none without reading
+ * their nodes: dead ends (the softmax outputs a loss does not use) cost
+ * little. (The count of the block being walked is kept in a local: one
+ * counter in memory that every node updates would be a chain of dependent
+ * writes.) Leaves every mark and count clear. CG_OK, or CG_NOMEM if the order
+ * could not grow (the walk still goes to the end, to clear the marks). */
 static int walk_back(cg_node *root, int run, cg_sweep *sw)
 {
     int status = CG_OK;
-    size_t cap = 0, pending = 1; /* marked nodes the walk has not reached */
-    cg_block *blk = block_of(root);
-    cg_node *n = root;
+    size_t cap = 0;
+    size_t pending = 1, here = 1; /* marked nodes not reached yet: in all, in blk */
+    cg_block *blk = cg__block_of(root);
+    cg_node *n = root, *first = blk->nodes;
 
-    if (!root->nargs || !blk)
+    if (!root->nargs)
         return CG_OK;
     root->mark = 1;
     for (;;) {
-        for (cg_node *first = blk->nodes;; n--) {
-            if (n->mark) {
-                n->mark = 0;
-                if (!(n->flags & CG_F_LEAF_ARGS)) {
-                    cg_node **args = cg__args(n);
-                    for (uint32_t i = 0; i < n->nargs; i++) {
-                        cg_node *a = args[i];
-                        if (a->nargs && !a->mark) {
-                            a->mark = 1;
-                            pending++;
-                        }
-                    }
-                }
-                if (run && n->op != CG_CUSTOM) {
-                    cg__backward(n);
-                } else {
-                    run = 0; /* from here the caller runs the kernels */
-                    if (status == CG_OK)
-                        status = append(sw, &cap, n);
-                }
-                if (--pending == 0)
-                    return status;
+        for (;; n--) { /* a marked node is left in blk: n or older */
+            if (!n->mark)
+                continue;
+            n->mark = 0;
+            if (!(n->flags & CG_F_LEAF_ARGS))
+                mark_operands(n, first, &pending, &here);
+            if (run && n->op != CG_CUSTOM) {
+                cg__backward(n);
+            } else {
+                run = 0; /* from here the caller runs the kernels */
+                if (status == CG_OK)
+                    status = append(sw, &cap, n);
             }
-            if (n == first)
+            if (--pending == 0)
+                return status;
+            if (--here == 0)
                 break;
         }
-        /* Marked nodes are left, and each is older than n: an older block
-         * holds them, and blocks holding reachable nodes are alive. */
+        /* The marked nodes left are in older blocks (operands are older than
+         * their users), and blocks holding reachable nodes are alive. */
         do
             blk = blk->prev;
-        while (!(n = last_node(blk)));
+        while (!blk->marked);
+        here = blk->marked;
+        blk->marked = 0;
+        n = last_node(blk);
+        first = blk->nodes;
     }
 }
 

@@ -11,6 +11,8 @@ import pytest
 from cgrad import Value
 from cgrad import reference
 
+import seed_data
+
 
 def trace(root):
     """The lecture's trace (used by draw_dot): every node and edge reachable
@@ -216,6 +218,37 @@ def test_backward_reaches_only_nodes_below_the_root():
     below.backward()
     assert (a.grad, b.grad) == (3.0, 2.0)
     assert beside.grad == 0.0 and above.grad == 0.0
+
+
+def test_backward_across_blocks_past_other_live_graphs():
+    """Two graphs built interleaved, over many blocks, both kept alive (with
+    their dead ends): each backward must give exactly what micrograd's
+    closures give run newest first over that graph's own nodes, and leave the
+    other graph alone. The sweep skips blocks holding none of the nodes it
+    still has to reach, so this crosses many such blocks."""
+    def build(V, n):
+        xs = [V(0.01 * i - 1.0) for i in range(n)]
+        left, right, dead = xs[0], xs[1], []
+        for i, x in enumerate(xs):
+            left = left + x.tanh() * x            # graph one
+            right = (right * 0.5 + x.exp()).sigmoid()  # graph two, interleaved
+            dead.append(left * right)               # neither reaches these
+        return xs, left, right, dead
+
+    n = 3 * 1024  # several default blocks of nodes
+    xs, left, right, dead = build(Value, n)
+    with seed_data.creation_log(reference.Value) as log:
+        rxs, rleft, rright, rdead = build(reference.Value, n)
+    left.backward()
+    seed_data.backward_in_creation_order(rleft, log)
+    assert [x.grad for x in xs] == [x.grad for x in rxs]
+    assert right.grad == 0.0 and all(d.grad == 0.0 for d in dead)
+    for x, rx in zip(xs, rxs):
+        x.grad, rx.grad = 0.0, 0.0
+    right.backward()
+    seed_data.backward_in_creation_order(rright, log)
+    assert [x.grad for x in xs] == [x.grad for x in rxs]
+    assert left.grad == 1.0  # from its own backward, untouched since
 
 
 # ---- the graph, as micrograd shows it -------------------------------------

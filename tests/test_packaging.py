@@ -264,7 +264,7 @@ def test_stale_module_fails_with_rebuild_instructions(tmp_path, change):
     elif change == "new_c_file":
         (src / "zz_new_kernel.c").write_text("/* a kernel added since the build */\n")
     else:
-        with open(src / "kernels.c", "a") as f:
+        with open(src / "ops.c", "a") as f:
             f.write("\n/* edited since the build */\n")
     result = run_python(IMPORT_AND_USE, cwd=tree)
     assert result.returncode != 0

@@ -1007,6 +1007,50 @@ static void test_blocks_in_creation_order(void)
     cg_block_free(old);
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define POISON(start, bytes) ASAN_POISON_MEMORY_REGION((void *)(start), (bytes))
+#define UNPOISON(start, bytes) ASAN_UNPOISON_MEMORY_REGION((void *)(start), (bytes))
+#else
+#define POISON(start, bytes) ((void)(start), (void)(bytes))
+#define UNPOISON(start, bytes) ((void)(start), (void)(bytes))
+#endif
+
+/* The sweep passes over a block that holds none of the nodes it still has
+ * to reach without reading that block's nodes, and in a block sealed before
+ * it filled up it starts at the last node handed out. Under AddressSanitizer
+ * (`make asan`) the nodes it must not read are poisoned, so reading one of
+ * them ends the run; elsewhere this checks the grads only. */
+static void test_walk_skips_blocks_without_reachable_nodes(void)
+{
+    enum { FIRST_NODES = 64, MIDDLE_NODES = 128 };
+    cg_block *first = new_block(FIRST_NODES);
+    cg_ref a = NODE(cg_leaf(first, 2.0));
+    cg_ref b = NODE(cg_mul(first, a, a));
+    cg_block *middle = new_block(MIDDLE_NODES); /* another graph, interior nodes and all */
+    cg_ref m0 = NODE(cg_leaf(middle, 1.0));
+    cg_ref m = NODE(cg_add(middle, m0, m0));
+    size_t node_bytes = (size_t)(m - m0); /* made one after the other */
+    for (int i = 0; i < MIDDLE_NODES / 2; i++)
+        m = NODE(cg_add(middle, m, m0));
+    cg_block *last = new_block(0);
+    cg_ref c = NODE(cg_add(last, b, a)); /* a * a + a */
+    size_t poisoned = MIDDLE_NODES * node_bytes; /* m0 is the block's first node */
+    cg_ref unused = b + node_bytes;                /* first's nodes past b, never handed out */
+    size_t unused_bytes = (FIRST_NODES - 2) * node_bytes;
+    POISON(m0, poisoned);
+    POISON(unused, unused_bytes);
+    CHECK_INT(backward(c, NULL), CG_OK);
+    UNPOISON(m0, poisoned);
+    UNPOISON(unused, unused_bytes);
+    CHECK_EXACT(cg_grad(a), 5.0);
+    CHECK_EXACT(cg_grad(b), 1.0);
+    CHECK_EXACT(cg_grad(m), 0.0);
+    cg_block_free(last);
+    cg_block_free(middle);
+    cg_block_free(first);
+}
+
 /* Blocks allocated as Python does it: a fresh default block when one fills. */
 typedef struct {
     cg_block **blocks;
@@ -1653,6 +1697,7 @@ static const struct {
     TEST(sweep_accumulates),
     TEST(sweep_order),
     TEST(blocks_in_creation_order),
+    TEST(walk_skips_blocks_without_reachable_nodes),
     TEST(replay),
     TEST(reduce),
     TEST(dot),

@@ -1,13 +1,27 @@
-/* kernels.c - the backward kernel of every built-in op.
+/* kernels.h - the backward kernel of every built-in op.
  *
  * Each kernel adds the local derivative times the node's grad to its
  * operands' grads, with the same float operations in the same order as
- * micrograd's closures (and cgrad.reference), so grads match bit for bit. */
+ * micrograd's closures (and cgrad.reference), so grads match bit for bit.
+ *
+ * A header, not a .c file: the sweep runs a kernel for every node it
+ * reaches, and inlined into the sweep's loop a kernel costs a few
+ * instructions instead of a call. */
+#ifndef CGRAD_KERNELS_H
+#define CGRAD_KERNELS_H
+
 #include <math.h>
 
 #include "node.h"
 
-void cg__backward(cg_node *n)
+#if defined(__GNUC__) || defined(__clang__)
+#define CG_ALWAYS_INLINE static inline __attribute__((always_inline))
+#else
+#define CG_ALWAYS_INLINE static inline
+#endif
+
+/* Runs the backward kernel of the built-in node n. */
+CG_ALWAYS_INLINE void cg__backward(cg_node *n)
 {
     cg_node *a = n->in.pair[0], *b = n->in.pair[1];
     double g = n->grad;
@@ -62,3 +76,5 @@ void cg__backward(cg_node *n)
         break;
     }
 }
+
+#endif
