@@ -17,7 +17,12 @@ import numpy as np
 from ._core import REF_MIN, check, ffi, lib, new_block, raise_status
 
 _new = object.__new__
+# The C functions the hot paths call, bound once: `lib.name` is a lookup.
+_cg_leaf = lib.cg_leaf
 _cg_unary = lib.cg_unary
+_cg_pow_const = lib.cg_pow_const
+_cg_data = lib.cg_data
+_cg_grad = lib.cg_grad
 
 # Nodes are allocated from the current block until it is full; then a fresh
 # one replaces it. Values keep their own block alive.
@@ -83,16 +88,16 @@ def _wrap(h, blk, a, b):
     return out
 
 
-def _binary_op(c_op, c_op_with_const):
+def _binary_op(c_op, with_number):
     """micrograd's binary op `self <op> other` on a C node: c_op(block, a, b)
-    for a Value operand, c_op_with_const(block, a, c) for a number. One call
-    into C, one small object: + and * are the hot ops, so the body is spelt
-    out here rather than split into helpers (two Python calls would be a
-    third of the op's cost)."""
+    for a Value operand, with_number(self, c) for a number c. One call into
+    C, one small object: these are the hot ops, so the body is spelt out here
+    rather than split into helpers (each Python call is a sizeable part of an
+    op's cost)."""
     def op(self, other):
         if not isinstance(other, Value):
             c = _number(other)
-            return NotImplemented if c is None else _with_const(c_op_with_const, self, c)
+            return NotImplemented if c is None else with_number(self, c)
         blk = _block
         h = c_op(blk, self._h, other._h)
         if h < REF_MIN:
@@ -106,22 +111,33 @@ def _binary_op(c_op, c_op_with_const):
     return op
 
 
-def _with_const(fn, a, c):
-    """op(a, Value(c)); the constant's leaf node is made in C in the same
-    call and gets its Value only if someone looks (see `_prev`)."""
-    blk = _block
-    h = fn(blk, a._h, c)
-    if h < REF_MIN:
-        h, blk = _retry(h, fn, a._h, c)
-    return _wrap(h, blk, a, None)
+def _with_const(c_op):
+    """op(a, Value(c)) by c_op(block, a, c): the constant's leaf node is made
+    in C in the same call and gets its Value only if someone looks (see
+    `_prev`)."""
+    def op(a, c):
+        blk = _block
+        h = c_op(blk, a._h, c)
+        if h < REF_MIN:
+            h, blk = _retry(h, c_op, a._h, c)
+        return _wrap(h, blk, a, None)
+    return op
 
 
-def _unary(op, a):
-    blk = _block
-    h = _cg_unary(blk, op, a._h)
-    if h < REF_MIN:
-        h, blk = _retry(h, _cg_unary, op, a._h)
-    return _wrap(h, blk, a, None)
+def _unary_op(code):
+    """micrograd-style unary op (exp, tanh, relu, ...) `code` on a C node."""
+    def op(self):
+        blk = _block
+        h = _cg_unary(blk, code, self._h)
+        if h < REF_MIN:
+            h, blk = _retry(h, _cg_unary, code, self._h)
+        out = _new(Value)
+        out._h = h
+        out._blk = blk
+        out._a = self
+        out._b = None
+        return out
+    return op
 
 
 def _no_backward():
@@ -208,9 +224,9 @@ class Value(DerivedOps):
                 h, blk = _retry(h, lib.cg_custom, x, refs, len(children))
             self._a = children
         else:
-            h = lib.cg_leaf(blk, x)
+            h = _cg_leaf(blk, x)
             if h < REF_MIN:
-                h, blk = _retry(h, lib.cg_leaf, x)
+                h, blk = _retry(h, _cg_leaf, x)
             self._a = None
         self._h = h
         self._blk = blk
@@ -224,7 +240,7 @@ class Value(DerivedOps):
 
     @property
     def data(self):
-        return lib.cg_data(self._h)
+        return _cg_data(self._h)
 
     @data.setter
     def data(self, x):
@@ -232,7 +248,7 @@ class Value(DerivedOps):
 
     @property
     def grad(self):
-        return lib.cg_grad(self._h)
+        return _cg_grad(self._h)
 
     @grad.setter
     def grad(self, g):
@@ -240,17 +256,13 @@ class Value(DerivedOps):
 
     # ---- ops ---------------------------------------------------------------
 
-    __add__ = _binary_op(lib.cg_add, lib.cg_add_const)
-    __mul__ = _binary_op(lib.cg_mul, lib.cg_mul_const)
+    __add__ = _binary_op(lib.cg_add, _with_const(lib.cg_add_const))
+    __mul__ = _binary_op(lib.cg_mul, _with_const(lib.cg_mul_const))
+    # self / other is micrograd's self * other**-1. For a Value, C makes both
+    # nodes in one call, and the result keeps `other` in _b until _prev gives
+    # other**-1 its Value; for a number, other**-1 is Python's.
+    __truediv__ = _binary_op(lib.cg_div, DerivedOps.__truediv__)
     _pow_value = _binary_op(lib.cg_pow, None)  # Value ** Value
-    # Value / Value: micrograd's self * other**-1, both nodes made in one call;
-    # the result keeps `other` in _b until _prev gives other**-1 its Value.
-    _div_value = _binary_op(lib.cg_div, None)
-
-    def __truediv__(self, other):  # self / other
-        if isinstance(other, Value):
-            return self._div_value(other)
-        return DerivedOps.__truediv__(self, other)  # a number: other**-1 is Python's
 
     def __pow__(self, other):
         if isinstance(other, Value):
@@ -259,35 +271,22 @@ class Value(DerivedOps):
         if p is None:
             return NotImplemented
         blk = _block
-        h = lib.cg_pow_const(blk, self._h, p)
+        h = _cg_pow_const(blk, self._h, p)
         if h < REF_MIN:
-            h, blk = _retry(h, lib.cg_pow_const, self._h, p)
+            h, blk = _retry(h, _cg_pow_const, self._h, p)
         return _wrap(h, blk, self, other)  # the exponent as given, for '**2'-style names
 
     def __rpow__(self, other):  # other ** self
         c = _number(other)
         return NotImplemented if c is None else Value(c) ** self
 
-    def relu(self):
-        return _unary(lib.CG_RELU, self)
-
-    def exp(self):
-        return _unary(lib.CG_EXP, self)
-
-    def log(self):
-        return _unary(lib.CG_LOG, self)
-
-    def tanh(self):
-        return _unary(lib.CG_TANH, self)
-
-    def sin(self):
-        return _unary(lib.CG_SIN, self)
-
-    def cos(self):
-        return _unary(lib.CG_COS, self)
-
-    def sigmoid(self):
-        return _unary(lib.CG_SIGMOID, self)
+    relu = _unary_op(lib.CG_RELU)
+    exp = _unary_op(lib.CG_EXP)
+    log = _unary_op(lib.CG_LOG)
+    tanh = _unary_op(lib.CG_TANH)
+    sin = _unary_op(lib.CG_SIN)
+    cos = _unary_op(lib.CG_COS)
+    sigmoid = _unary_op(lib.CG_SIGMOID)
 
     # ---- backward ----------------------------------------------------------
 
