@@ -88,7 +88,14 @@ def _wrap(h, blk, a, b):
     return out
 
 
-def _binary_op(c_op, with_number):
+def _named(op, name):
+    """op, named as the Value method it becomes (for tracebacks and help)."""
+    op.__name__ = name
+    op.__qualname__ = f"Value.{name}"
+    return op
+
+
+def _binary_op(name, c_op, with_number):
     """micrograd's binary op `self <op> other` on a C node: c_op(block, a, b)
     for a Value operand, with_number(self, c) for a number c. One call into
     C, one small object: these are the hot ops, so the body is spelt out here
@@ -108,7 +115,7 @@ def _binary_op(c_op, with_number):
         out._a = self
         out._b = other
         return out
-    return op
+    return _named(op, name)
 
 
 def _with_const(c_op):
@@ -124,8 +131,9 @@ def _with_const(c_op):
     return op
 
 
-def _unary_op(code):
-    """micrograd-style unary op (exp, tanh, relu, ...) `code` on a C node."""
+def _unary_op(name, code):
+    """micrograd-style unary op (exp, tanh, relu, ...) `code` on a C node,
+    spelt out as _binary_op's is."""
     def op(self):
         blk = _block
         h = _cg_unary(blk, code, self._h)
@@ -137,7 +145,7 @@ def _unary_op(code):
         out._a = self
         out._b = None
         return out
-    return op
+    return _named(op, name)
 
 
 def _no_backward():
@@ -256,13 +264,13 @@ class Value(DerivedOps):
 
     # ---- ops ---------------------------------------------------------------
 
-    __add__ = _binary_op(lib.cg_add, _with_const(lib.cg_add_const))
-    __mul__ = _binary_op(lib.cg_mul, _with_const(lib.cg_mul_const))
+    __add__ = _binary_op("__add__", lib.cg_add, _with_const(lib.cg_add_const))
+    __mul__ = _binary_op("__mul__", lib.cg_mul, _with_const(lib.cg_mul_const))
     # self / other is micrograd's self * other**-1. For a Value, C makes both
     # nodes in one call, and the result keeps `other` in _b until _prev gives
     # other**-1 its Value; for a number, other**-1 is Python's.
-    __truediv__ = _binary_op(lib.cg_div, DerivedOps.__truediv__)
-    _pow_value = _binary_op(lib.cg_pow, None)  # Value ** Value
+    __truediv__ = _binary_op("__truediv__", lib.cg_div, DerivedOps.__truediv__)
+    _pow_value = _binary_op("_pow_value", lib.cg_pow, None)  # Value ** Value
 
     def __pow__(self, other):
         if isinstance(other, Value):
@@ -280,13 +288,13 @@ class Value(DerivedOps):
         c = _number(other)
         return NotImplemented if c is None else Value(c) ** self
 
-    relu = _unary_op(lib.CG_RELU)
-    exp = _unary_op(lib.CG_EXP)
-    log = _unary_op(lib.CG_LOG)
-    tanh = _unary_op(lib.CG_TANH)
-    sin = _unary_op(lib.CG_SIN)
-    cos = _unary_op(lib.CG_COS)
-    sigmoid = _unary_op(lib.CG_SIGMOID)
+    relu = _unary_op("relu", lib.CG_RELU)
+    exp = _unary_op("exp", lib.CG_EXP)
+    log = _unary_op("log", lib.CG_LOG)
+    tanh = _unary_op("tanh", lib.CG_TANH)
+    sin = _unary_op("sin", lib.CG_SIN)
+    cos = _unary_op("cos", lib.CG_COS)
+    sigmoid = _unary_op("sigmoid", lib.CG_SIGMOID)
 
     # ---- backward ----------------------------------------------------------
 

@@ -220,6 +220,13 @@ def test_backward_reaches_only_nodes_below_the_root():
     assert beside.grad == 0.0 and above.grad == 0.0
 
 
+def test_ops_carry_their_method_names():
+    # for tracebacks and help(Value): the ops are made by factories
+    for name in ("__add__", "__mul__", "__truediv__", "exp", "log", "tanh", "relu", "sigmoid"):
+        method = getattr(Value, name)
+        assert (method.__name__, method.__qualname__) == (name, f"Value.{name}")
+
+
 def test_backward_across_blocks_past_other_live_graphs():
     """Two graphs built interleaved, over many blocks, both kept alive (with
     their dead ends): each backward must give exactly what micrograd's
