@@ -106,7 +106,7 @@ cg_node *cg__alloc_nodes(cg_block *blk, size_t count)
         return NULL;
     cg_node *nodes = &blk->nodes[start];
     for (size_t i = 0; i < count; i++)
-        nodes[i].index = (uint32_t)(start + i);
+        nodes[i].slot = (uint32_t)(start + i);
     return nodes;
 }
 

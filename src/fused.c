@@ -68,8 +68,8 @@ static double logsumexp(cg_node **a, size_t n, double *probs)
 
 void cg__fused_forward(cg_node *n)
 {
-    cg_node **a = n->in.array->at;
-    size_t k = n->in.array->count;
+    cg_node **a = cg__args(n);
+    size_t k = cg__nargs(n);
     double acc;
     switch (n->op) {
     case CG_SUM:

@@ -40,7 +40,7 @@ struct cg_node {
         cg_fused *fused;        /* softmax groups, cross-entropy: shared state */
         size_t index;           /* CG_PICK: which output of its group */
     } x;
-    uint32_t index;             /* its place in its block, which cg__block_of finds from it */
+    uint32_t slot;              /* its place in its block, which cg__block_of finds from it */
     uint8_t op;                 /* enum cg_op */
     uint8_t flags;              /* CG_F_* bits, fixed at creation */
     uint8_t mark;               /* set only by a sweep, under the engine lock; never by a maker */
@@ -75,7 +75,7 @@ struct cg_block {
 static inline cg_node *cg__node(cg_ref ref) { return (cg_node *)ref; }
 static inline cg_ref cg__ref(cg_node *n) { return (cg_ref)n; }
 
-/* A node's index is 32 bits. */
+/* A node's slot is 32 bits. */
 #define CG_BLOCK_MAX_NODES ((size_t)UINT32_MAX)
 
 static inline cg_node **cg__args(cg_node *n)
@@ -92,7 +92,7 @@ static inline size_t cg__nargs(const cg_node *n)
  * finds its block from its own place in it, with no lookup. */
 static inline cg_block *cg__block_of(cg_node *n)
 {
-    return (cg_block *)((char *)(n - n->index) - offsetof(cg_block, nodes));
+    return (cg_block *)((char *)(n - n->slot) - offsetof(cg_block, nodes));
 }
 
 /* CG_F_LEAF_ARGS if all n operands are leaves, else 0. */

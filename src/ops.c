@@ -201,10 +201,9 @@ cg_ref cg_custom(cg_block *blk, double data, const cg_ref *args, size_t n)
         return CG_FULL; /* the array, if any, is freed with blk */
     node->data = data;
     node->op = CG_CUSTOM;
-    node->nargs = (uint8_t)n;
+    node->nargs = array ? CG_NARGS_ARRAY : (uint8_t)n;
     if (array) {
         node->flags = CG_F_ARRAY;
-        node->nargs = CG_NARGS_ARRAY;
         node->in.array = array;
     }
     cg_node **dst = cg__args(node);
