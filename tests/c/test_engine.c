@@ -1571,11 +1571,14 @@ typedef struct {
     double result[3];  /* data and grads of the last step */
 } thread_job;
 
-/* var = expr, in a private block if the shared one is full; ends the thread on an error */
+/* var = expr, in a private block if the shared one is full; ends the thread
+ * on an error. A fresh block can be sealed by another thread's before this
+ * one gets a node from it (only the newest block hands out nodes), so the
+ * retry is a loop. */
 #define MAKE(var, expr)                                   \
     do {                                                  \
         var = (expr);                                     \
-        if (var == CG_FULL) {                             \
+        while (var == CG_FULL) {                          \
             blk = block_list_add(&job->own);              \
             var = (expr);                                 \
         }                                                 \
