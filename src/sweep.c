@@ -65,9 +65,10 @@ static cg_node *last_node(cg_block *blk)
  * softmax-NLL; 16 and 32 nodes do less). */
 enum { WALK_AHEAD = 64 };
 
-/* Marks the interior operands of n that are not marked yet, adding them to
- * *pending. Those in n's own block (from its first node up to n) are counted
- * in *here, the walk's count for that block, the others in their block's.
+/* Marks operand a of the node the walk is at, if it is interior and not
+ * marked yet, adding it to *pending: to *here, the walk's count for its
+ * block, if a lies in that block below the node ([start, start + span)),
+ * else to a's own block's count.
  *
  * A newly marked operand's kernel will write its own operands' grads, so
  * they are prefetched now: on a graph that no longer fits in the cache the
@@ -75,23 +76,35 @@ enum { WALK_AHEAD = 64 };
  * are prefetched by WALK_AHEAD). A prefetch never faults, so the null second
  * operand of a unary node, or the operand array of an n-ary one, is
  * harmless. */
+static inline void mark(cg_node *a, uintptr_t start, uintptr_t span, size_t *pending, size_t *here)
+{
+    if (a->nargs && !a->mark) {
+        a->mark = 1;
+        PREFETCH_FOR_WRITE(a->in.pair[0]);
+        PREFETCH_FOR_WRITE(a->in.pair[1]);
+        ++*pending;
+        if ((uintptr_t)a - start < span)
+            ++*here;
+        else
+            cg__block_of(a)->marked++;
+    }
+}
+
+/* Marks the operands of n, which lies in the block whose first node is
+ * first. Inline operands get no loop: they are most nodes' operands, and the
+ * walk's cost is in what it does per node. */
 static void mark_operands(cg_node *n, cg_node *first, size_t *pending, size_t *here)
 {
-    uintptr_t start = (uintptr_t)first, span = (uintptr_t)n - start; /* [first, n) */
-    cg_node **args = cg__args(n);
-    for (size_t i = 0, k = cg__nargs(n); i < k; i++) {
-        cg_node *a = args[i];
-        if (a->nargs && !a->mark) {
-            a->mark = 1;
-            PREFETCH_FOR_WRITE(a->in.pair[0]);
-            PREFETCH_FOR_WRITE(a->in.pair[1]);
-            ++*pending;
-            if ((uintptr_t)a - start < span) /* in blk, below n */
-                ++*here;
-            else
-                cg__block_of(a)->marked++;
-        }
+    uintptr_t start = (uintptr_t)first, span = (uintptr_t)n - start;
+    if (!(n->flags & CG_F_ARRAY)) {
+        mark(n->in.pair[0], start, span, pending, here);
+        if (n->nargs == 2)
+            mark(n->in.pair[1], start, span, pending, here);
+        return;
     }
+    cg_args *args = n->in.array;
+    for (size_t i = 0, k = args->count; i < k; i++)
+        mark(args->at[i], start, span, pending, here);
 }
 
 /* The walk, engine lock held. With run set, runs the kernel of each reachable
