@@ -1,7 +1,9 @@
 """The one import point of the compiled core, and the one map from C status
 codes to Python exceptions. Nothing else imports cgrad._cgrad directly."""
+import gc
 import hashlib
 import os
+import sys
 
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
 _ROOT = os.path.dirname(_PKG_DIR)
@@ -92,9 +94,110 @@ def check(status):
         raise_status(status)
 
 
-def new_block(nodes=0):
-    """A fresh block for at least `nodes` nodes, freed when no Value uses it."""
-    blk = lib.cg_block_new(nodes)
-    if blk == ffi.NULL:
-        raise MemoryError("cgrad: out of memory for a new block of nodes")
-    return ffi.gc(blk, lib.cg_block_free)
+# ---- ownership of C memory ---------------------------------------------------
+#
+# A block (and a kept sweep order) is freed only once no Python object can
+# reach its owner. Python's finalizers cannot tell that alone: in cyclic
+# garbage, CPython runs every finalizer of the garbage (cffi's ffi.gc
+# destructors, __del__, weakref callbacks) before it finds out what one of
+# them resurrected (PEP 442), so a block freed by its owner's finalizer could
+# still be reached through a Value that another finalizer kept. docs/design.md
+# walks through each case.
+#
+# So an owner's __del__ frees at once only when the owner died by reference
+# counting. In a cyclic collection (gc.is_finalized is already true inside
+# __del__ then: the collector marks an object finalized before it calls the
+# finalizer, reference counting after) it parks the owner in _parked, which
+# resurrects it on purpose; release_parked() frees a parked owner once its
+# only reference is _parked's. PyPy's collector finalizes in reachability
+# order (an object reachable from one being finalized is not finalized yet),
+# so there an owner's __del__ frees at once. At interpreter exit nothing is
+# freed: finalizers then run in no useful order, and leaking is safe.
+
+_PYPY = sys.implementation.name == "pypy"
+_parked = []
+_refcount = getattr(sys, "getrefcount", None)
+_is_finalized = getattr(gc, "is_finalized", None)
+_is_finalizing = sys.is_finalizing
+if _PYPY:
+    from __pypy__ import add_memory_pressure as _add_memory_pressure
+
+
+class _Owned:
+    """Owner of one piece of C memory, freed by `free_fn` once no Python
+    object can reach the owner any more (see above)."""
+
+    __slots__ = ("ptr", "__weakref__")
+    free_fn = None  # a cffi function taking ptr
+
+    def __init__(self, ptr):
+        self.ptr = ptr
+
+    # (module globals are bound as defaults: at interpreter exit they may be
+    # gone before the last owner is finalized)
+    def __del__(self, _is_finalizing=_is_finalizing, _is_finalized=_is_finalized,
+                _parked=_parked, _pypy=_PYPY):
+        if _is_finalizing():
+            return
+        if not _pypy and _is_finalized(self):  # in a cyclic collection
+            _parked.append(self)
+            return
+        self._free()
+
+    def _free(self):
+        ptr, self.ptr = self.ptr, ffi.NULL
+        if ptr != ffi.NULL:
+            type(self).free_fn(ptr)
+
+
+def release_parked():
+    """Frees every parked owner that nothing but _parked refers to any more.
+    Called after each collection, when a block is made and after a backward.
+    Safe from any thread and re-entrant: each owner is popped by one caller."""
+    if not _parked:
+        return
+    still_reached = []
+    while _parked:
+        try:
+            owner = _parked.pop()
+        except IndexError:  # another thread emptied it
+            break
+        # references: `owner` here and getrefcount's argument
+        if _refcount(owner) > 2:
+            still_reached.append(owner)
+        else:
+            owner._free()
+    _parked.extend(still_reached)
+
+
+def _after_collection(phase, info):
+    if phase == "stop" and _parked and not _is_finalizing():
+        release_parked()
+
+
+if not _PYPY:
+    gc.callbacks.append(_after_collection)
+
+
+class Block(_Owned):
+    """A fresh C block for at least `nodes` nodes (0: the default size). Every
+    Value whose node lives in it holds it; ops pass its `ptr` to C."""
+
+    __slots__ = ()
+    free_fn = lib.cg_block_free
+
+    def __init__(self, nodes=0):
+        release_parked()
+        ptr = lib.cg_block_new(nodes)
+        if ptr == ffi.NULL:
+            raise MemoryError("cgrad: out of memory for a new block of nodes")
+        super().__init__(ptr)
+        if _PYPY:  # PyPy's collector does not see C memory unless told
+            _add_memory_pressure(lib.cg_block_bytes(ptr))
+
+
+class Sweep(_Owned):
+    """Owner of a cg_sweep (a kept order, for replay)."""
+
+    __slots__ = ()
+    free_fn = lib.cg_sweep_free

@@ -10,11 +10,12 @@ Every op reads as in micrograd: coerce the operand, make `out` (one call into
 C, which also does the math), done; the backward kernels are C's.
 """
 import functools
+import os
 import threading
 
 import numpy as np
 
-from ._core import REF_MIN, check, ffi, lib, new_block, raise_status
+from ._core import REF_MIN, Block, Sweep, check, ffi, lib, raise_status, release_parked
 
 _new = object.__new__
 # The C functions the hot paths call, bound once: `lib.name` is a lookup.
@@ -27,34 +28,50 @@ _cg_grad = lib.cg_grad
 # Nodes are allocated from the current block until it is full; then a fresh
 # one replaces it. Values keep their own block alive.
 _BLOCK_NODES = 1024  # nodes in a default block (arena.c's default)
-_block = new_block()
-_new_block_lock = threading.Lock()
+_block = Block()
 
 
 def _retry(status, fn, *args, nodes=1):
-    """Slow path of creating a node: `status` came back instead of a node.
-    While the block is full, makes the node in a fresh block, and only then
-    publishes that block as the current one (so that another thread cannot
-    fill it first); raises for any other status. An op needing more `nodes`
-    than a default block holds gets a block of its own. Making a block seals
-    the current one (arena.c), so one thread at a time replaces it: another
-    may have done so already. Returns (node, block)."""
+    """Slow path of creating a node: `status` came back from fn(block.ptr,
+    *args) instead of a node. While the block is full, makes the node in a
+    fresh block, and only then publishes that block as the current one (so
+    that another thread cannot fill it first); raises for any other status.
+    An op needing more `nodes` than a default block holds gets a block of its
+    own. Returns (node, block).
+
+    It takes no lock: a finalizer or a signal handler may build Values in the
+    middle of it (making a block allocates, and so may run the collector), and
+    other threads may race it. Making a block seals the one before it
+    (arena.c), so whoever loses a race finds its block sealed and goes round
+    again; at worst a block is left with few nodes."""
     global _block
     while status == lib.CG_FULL:
         if nodes > _BLOCK_NODES:
-            blk = new_block(nodes)
-            status = fn(blk, *args)
+            blk = Block(nodes)
+            status = fn(blk.ptr, *args)
             continue
-        with _new_block_lock:
-            blk = _block
-            status = fn(blk, *args)
-            if status == lib.CG_FULL:
-                blk = new_block()
-                status = fn(blk, *args)
+        blk = _block  # another thread, or a finalizer, may have replaced it
+        status = fn(blk.ptr, *args)
+        if status == lib.CG_FULL:
+            blk = Block()
+            status = fn(blk.ptr, *args)
+            if status >= REF_MIN:
                 _block = blk
     if status < REF_MIN:
         raise_status(status)
     return status, blk
+
+
+# Backward passes and replays take turns, whole: a custom op's Python
+# backward updates grads between C's kernels, and another thread's sweep over
+# the same nodes must not run in between (C's engine lock covers only C's
+# kernels). Re-entrant, so that a custom backward, a finalizer or a signal
+# handler may call backward() again in the same thread. Held across fork(),
+# so that a child starts with it free and no backward half done.
+_graph_lock = threading.RLock()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_graph_lock.acquire, after_in_parent=_graph_lock.release,
+                        after_in_child=_graph_lock.release)
 
 
 def as_float(x):
@@ -106,7 +123,7 @@ def _binary_op(name, c_op, with_number):
             c = _number(other)
             return NotImplemented if c is None else with_number(self, c)
         blk = _block
-        h = c_op(blk, self._h, other._h)
+        h = c_op(blk.ptr, self._h, other._h)
         if h < REF_MIN:
             h, blk = _retry(h, c_op, self._h, other._h)
         out = _new(Value)
@@ -124,7 +141,7 @@ def _with_const(c_op):
     `_prev`)."""
     def op(a, c):
         blk = _block
-        h = c_op(blk, a._h, c)
+        h = c_op(blk.ptr, a._h, c)
         if h < REF_MIN:
             h, blk = _retry(h, c_op, a._h, c)
         return _wrap(h, blk, a, None)
@@ -136,7 +153,7 @@ def _unary_op(name, code):
     spelt out as _binary_op's is."""
     def op(self):
         blk = _block
-        h = _cg_unary(blk, code, self._h)
+        h = _cg_unary(blk.ptr, code, self._h)
         if h < REF_MIN:
             h, blk = _retry(h, _cg_unary, code, self._h)
         out = _new(Value)
@@ -152,9 +169,34 @@ def _no_backward():
     """The backward of a custom node that was given none."""
 
 
-def _run_kernel(h):
-    """A built-in node's `_backward`: runs its C kernel once."""
-    check(lib.cg_node_backward(h))
+def _run_kernel(value):
+    """A built-in node's `_backward`: runs its C kernel once. It is handed the
+    Value, not the node's address, so that the callable keeps the node (and
+    its operands) alive, as micrograd's closure does."""
+    check(lib.cg_node_backward(value._h))
+
+
+class _State:
+    """What few Values carry besides their node: a custom op's name, a Python
+    backward and the handle C holds for it, a kept order for replay. In a slot
+    of its own (not in the Value's __dict__, which belongs to the user), so
+    that nothing a user sets or deletes can break the engine."""
+
+    __slots__ = ("op", "backward_fn", "backward_handle", "order")
+
+    def __init__(self):
+        self.op = ""
+        self.backward_fn = None
+        self.backward_handle = None
+        self.order = None
+
+
+def _state(value):
+    """value's _State, made on first need."""
+    state = getattr(value, "_cg_state", None)
+    if state is None:
+        state = value._cg_state = _State()
+    return state
 
 
 _OP_NAMES = {
@@ -213,7 +255,8 @@ class DerivedOps:
 class Value(DerivedOps):
     """ stores a single scalar value and its gradient """
 
-    __slots__ = ("_h", "_blk", "_a", "_b", "__dict__")
+    # _cg_state: a _State, set only on the few Values that need one
+    __slots__ = ("_h", "_blk", "_a", "_b", "_cg_state", "__dict__")
     label = ""
 
     def __init__(self, data, _children=(), _op="", label=""):
@@ -227,12 +270,12 @@ class Value(DerivedOps):
             # A custom op, as the lecture writes them: its data comes from
             # Python, and its backward is the `_backward` assigned to it.
             refs = ffi.new("cg_ref[]", [c._h for c in children])
-            h = lib.cg_custom(blk, x, refs, len(children))
+            h = lib.cg_custom(blk.ptr, x, refs, len(children))
             if h < REF_MIN:
                 h, blk = _retry(h, lib.cg_custom, x, refs, len(children))
             self._a = children
         else:
-            h = _cg_leaf(blk, x)
+            h = _cg_leaf(blk.ptr, x)
             if h < REF_MIN:
                 h, blk = _retry(h, _cg_leaf, x)
             self._a = None
@@ -240,7 +283,7 @@ class Value(DerivedOps):
         self._blk = blk
         self._b = None
         if _op:
-            self.__dict__["_custom_op"] = _op
+            _state(self).op = _op
         if label:
             self.label = label
 
@@ -279,7 +322,7 @@ class Value(DerivedOps):
         if p is None:
             return NotImplemented
         blk = _block
-        h = _cg_pow_const(blk, self._h, p)
+        h = _cg_pow_const(blk.ptr, self._h, p)
         if h < REF_MIN:
             h, blk = _retry(h, _cg_pow_const, self._h, p)
         return _wrap(h, blk, self, other)  # the exponent as given, for '**2'-style names
@@ -302,13 +345,14 @@ class Value(DerivedOps):
         """Sets this node's grad to 1 and accumulates every reachable node's
         grad, in one C sweep (stopping only to run Python-defined backwards)."""
         rest = ffi.new("cg_sweep **")
-        status = lib.cg_backward(self._h, rest)
-        if status == lib.CG_CALLBACK:  # stopped at a custom node: go on from here
-            sweep = ffi.gc(rest[0], lib.cg_sweep_free)
-            cursor = ffi.new("size_t *")
-            callback = ffi.new("void **")
-            while (status := lib.cg_sweep_backward(sweep, cursor, callback)) == lib.CG_CALLBACK:
-                ffi.from_handle(callback[0])()
+        with _graph_lock:
+            status = lib.cg_backward(self._h, rest)
+            if status == lib.CG_CALLBACK:  # stopped at a custom node: go on from here
+                try:
+                    status = _run_callbacks(rest[0])
+                finally:
+                    lib.cg_sweep_free(rest[0])
+        release_parked()
         check(status)
 
     def forward(self):
@@ -325,38 +369,46 @@ class Value(DerivedOps):
         are evaluated afresh. Math errors raise as building would; the graph
         stays usable. Graphs with custom (Python-computed) ops cannot be
         replayed: RuntimeError."""
-        check(lib.cg_sweep_replay(self._sweep()))
+        order = self._sweep()
+        with _graph_lock:
+            status = lib.cg_sweep_replay(order.ptr)
+        check(status)
 
     def _sweep(self):
-        """The order of this Value's graph for replay, computed once: a graph
-        never changes once built, so the order is kept for the next forward."""
-        sweep = self.__dict__.get("_order")
-        if sweep is None:
+        """The order of this Value's graph for replay (a Sweep), computed once:
+        a graph never changes once built, so the order is kept for the next
+        forward."""
+        state = _state(self)
+        if state.order is None:
             out = ffi.new("cg_sweep **")
             check(lib.cg_sweep_begin(self._h, out))
-            sweep = self.__dict__["_order"] = ffi.gc(out[0], lib.cg_sweep_free)
-        return sweep
+            if state.order is None:  # (a finalizer may have made it meanwhile)
+                state.order = Sweep(out[0])
+            else:
+                lib.cg_sweep_free(out[0])
+        return state.order
 
     @property
     def _backward(self):
         """The node's backward step, callable as in the lecture (`o._backward()`)."""
-        fn = self.__dict__.get("_backward_fn")
-        if fn is not None:
-            return fn
+        state = getattr(self, "_cg_state", None)
+        if state is not None and state.backward_fn is not None:
+            return state.backward_fn
         if lib.cg_op(self._h) == lib.CG_CUSTOM:  # micrograd's default: lambda: None
             return _no_backward
-        return functools.partial(_run_kernel, self._h)
+        return functools.partial(_run_kernel, self)
 
     @_backward.setter
     def _backward(self, fn):
         op = lib.cg_op(self._h)
         if op not in (lib.CG_CUSTOM, lib.CG_LEAF):
             raise AttributeError(f"the backward of a built-in '{self._op}' node is C's and cannot be replaced")
+        state = _state(self)
         handle = ffi.new_handle(fn)
-        self.__dict__["_backward_fn"] = fn
-        self.__dict__["_backward_handle"] = handle  # keeps the pointer C holds valid
         if op == lib.CG_CUSTOM:  # a leaf has no operands: its backward never runs
             lib.cg_set_callback(self._h, handle)
+        # the old handle goes only after C holds the new one
+        state.backward_fn, state.backward_handle = fn, handle
 
     # ---- the graph as micrograd shows it --------------------------------
 
@@ -385,7 +437,8 @@ class Value(DerivedOps):
         if op == lib.CG_POW_CONST:
             return f"**{self._b}"  # micrograd's f'**{other}
         if op in (lib.CG_CUSTOM, lib.CG_LEAF):
-            return self.__dict__.get("_custom_op", "")
+            state = getattr(self, "_cg_state", None)
+            return state.op if state is not None else ""
         if op == lib.CG_PICK:  # output i of a softmax: 'softmax[i]'
             return f"{self._a._op}[{lib.cg_index(self._h)}]"
         return _OP_NAMES[op]
@@ -396,9 +449,18 @@ class Value(DerivedOps):
         """Pickles (and copies) as a leaf holding this Value's data and grad,
         with its attributes (label, optimizer state, ...). The graph behind a
         non-leaf Value is not saved: it comes back as a leaf."""
-        state = {k: v for k, v in self.__dict__.items()
-                 if k not in ("_backward_fn", "_backward_handle", "_custom_op", "_order")}
-        return (_leaf, (self.data, self.grad), state or None)
+        return (_leaf, (self.data, self.grad), dict(self.__dict__) or None)
+
+
+def _run_callbacks(sweep):
+    """Goes on with a backward that stopped at a custom node: C runs the
+    kernels of `sweep` (a cg_sweep *) and hands back each Python backward to
+    run in its turn. Returns the final status."""
+    cursor = ffi.new("size_t *")
+    callback = ffi.new("void **")
+    while (status := lib.cg_sweep_backward(sweep, cursor, callback)) == lib.CG_CALLBACK:
+        ffi.from_handle(callback[0])()
+    return status
 
 
 def _leaf(data, grad):

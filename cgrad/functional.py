@@ -11,7 +11,7 @@ import operator
 import numpy as np
 
 from . import engine
-from ._core import REF_MIN, ffi, lib, new_block
+from ._core import REF_MIN, Block, ffi, lib
 from .engine import Value, _wrap, as_float
 
 
@@ -83,8 +83,8 @@ _OWN_BLOCK_OPERANDS = 256
 def _create(fn, operands, nodes, *args):
     """Calls a C creator fn(block, *args) of a fused op over `operands`
     operands that needs `nodes` nodes in one block. Returns (node, block)."""
-    blk = new_block(nodes) if operands >= _OWN_BLOCK_OPERANDS else engine._block
-    h = fn(blk, *args)
+    blk = Block(nodes) if operands >= _OWN_BLOCK_OPERANDS else engine._block
+    h = fn(blk.ptr, *args)
     if h < REF_MIN:
         h, blk = engine._retry(h, fn, *args, nodes=nodes)
     return h, blk
@@ -180,7 +180,7 @@ def values(array):
         return refs[0] if status == lib.CG_OK else status
 
     blk = engine._block
-    h = make_leaves(blk)
+    h = make_leaves(blk.ptr)
     if h < REF_MIN:
         h, blk = engine._retry(h, make_leaves, nodes=n)
     leaves = tuple([_wrap(h, blk, None, None) for h in refs])

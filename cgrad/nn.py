@@ -12,7 +12,7 @@ import random
 import numpy as np
 
 from . import engine
-from ._core import REF_MIN, ffi, lib, new_block
+from ._core import REF_MIN, Block, ffi, lib
 from .engine import Value, _wrap
 from .functional import ValueList, dot, snapshot
 
@@ -122,8 +122,8 @@ def _all_neurons_at_once(layer, x):
     # block: a block per layer call (a malloc and a finalizer each) measured
     # nearly twice the demo's step time. Its operand arrays (a few KB) are
     # freed with that block.
-    blk = engine._block if nodes <= engine._BLOCK_NODES // 4 else new_block(nodes)
-    h = lib.cg_layer(blk, *args)
+    blk = engine._block if nodes <= engine._BLOCK_NODES // 4 else Block(nodes)
+    h = lib.cg_layer(blk.ptr, *args)
     if h < REF_MIN:
         h, blk = engine._retry(h, lib.cg_layer, *args, nodes=nodes)
     dots = [_wrap(out[j * (1 + relu)], blk, (n.b,) + w + xs, None)  # dot's operands, as cg_dot's

@@ -10,34 +10,32 @@
  * seals the one before it, so that a node never lands in an older block than
  * its operands, and in a block nodes are handed out in order. Walking the
  * list back from any node therefore meets every node made before it, newest
- * first. */
+ * first.
+ *
+ * Side allocations (operand arrays, softmax buffers) belong to a block too,
+ * and live as long as it does, so a block takes at most as many bytes of them
+ * as its nodes take (extra_budget): one small Value kept alive must not pin
+ * the megabytes of a big op made next to it. An op over that budget gets a
+ * fresh block (its creator answers CG_FULL), and a block it overfills is
+ * sealed behind it. */
 #include <stdlib.h>
 
 #include "node.h"
 
 enum { CG_DEFAULT_BLOCK_NODES = 1024 }; /* engine.py's _BLOCK_NODES */
 
-/* The engine lock guards the block list and the marks the sweep sets in
- * nodes. C11's atomic_flag is the one lock-free primitive every C11 platform
- * has; holders never call out, and hold it briefly (a list update, or one
- * sweep), so waiters spin. */
-static atomic_flag engine_lock = ATOMIC_FLAG_INIT;
-static cg_block *newest; /* the tail of the list; guarded by engine_lock */
-
-void cg__lock(void)
-{
-    while (atomic_flag_test_and_set_explicit(&engine_lock, memory_order_acquire))
-        ;
-}
-
-void cg__unlock(void)
-{
-    atomic_flag_clear_explicit(&engine_lock, memory_order_release);
-}
+static cg_block *newest; /* the tail of the list; guarded by the engine lock (lock.c) */
 
 cg_block *cg__newest_block(void)
 {
     return newest;
+}
+
+/* From now on blk is full; what it handed out stays known (engine lock held). */
+static void seal(cg_block *blk)
+{
+    if (blk->sealed_used == SIZE_MAX)
+        blk->sealed_used = atomic_exchange(&blk->used, blk->capacity + 1);
 }
 
 cg_block *cg_block_new(size_t nodes)
@@ -57,9 +55,12 @@ cg_block *cg_block_new(size_t nodes)
     blk->capacity = nodes;
     blk->sealed_used = SIZE_MAX;
     atomic_init(&blk->extras, NULL);
+    blk->extra_budget = nodes * sizeof(cg_node);
+    atomic_init(&blk->extra_bytes, 0);
+    cg__lock_init();
     cg__lock();
-    if (newest) /* sealed: it is full from now on; what it handed out stays known */
-        newest->sealed_used = atomic_exchange(&newest->used, newest->capacity + 1);
+    if (newest)
+        seal(newest);
     blk->prev = newest;
     if (newest)
         newest->next = blk;
@@ -110,12 +111,30 @@ cg_node *cg__alloc_nodes(cg_block *blk, size_t count)
     return nodes;
 }
 
+int cg__extra_fits(cg_block *blk, size_t bytes)
+{
+    size_t held = atomic_load_explicit(&blk->extra_bytes, memory_order_relaxed);
+    if (held == 0 && atomic_load_explicit(&blk->used, memory_order_relaxed) == 0)
+        return 1; /* a fresh block takes any op; cg__close_if_over_budget closes it behind */
+    return bytes <= blk->extra_budget && held <= blk->extra_budget - bytes;
+}
+
+void cg__close_if_over_budget(cg_block *blk)
+{
+    if (atomic_load_explicit(&blk->extra_bytes, memory_order_relaxed) <= blk->extra_budget)
+        return;
+    cg__lock();
+    seal(blk);
+    cg__unlock();
+}
+
 void *cg__alloc_extra(cg_block *blk, size_t bytes)
 {
     cg_extra *e = malloc(sizeof(cg_extra) + bytes); /* callers fill it: no zeroing */
     if (!e)
         return NULL;
     e->bytes = bytes;
+    atomic_fetch_add_explicit(&blk->extra_bytes, bytes, memory_order_relaxed);
     e->next = atomic_load_explicit(&blk->extras, memory_order_relaxed);
     while (!atomic_compare_exchange_weak_explicit(&blk->extras, &e->next, e,
                                                   memory_order_release,

@@ -5,10 +5,16 @@
  * checks the sources against it.
  *
  * Ownership in one paragraph: nodes live in blocks. A block is created and
- * freed by its owner (in Python, one ffi.gc'd cdata that every Value in the
- * block references). Freeing a block frees its nodes; the caller guarantees
- * that no node still in use points into it (Python does so because a Value
- * keeps the Values of its operands alive). Functions that create nodes return
+ * freed by its owner (in Python, one cgrad._core.Block that every Value in
+ * the block references). Freeing a block frees its nodes; the caller
+ * guarantees that no node still in use points into it (Python does so
+ * because a Value keeps the Values of its operands alive, and frees a block
+ * only once nothing can reach its owner: docs/design.md).
+ *
+ * Threads: any function may be called from any thread. Nodes are handed out
+ * without a lock; the block list, every sweep and every run of kernels take
+ * one engine lock (a mutex: waiters sleep), which is held across fork() so
+ * that a child starts with it free and no sweep half done. Functions that create nodes return
  * a cg_ref: the address of the new node, or, if the value is below
  * CG_REF_MIN, a cg_status saying why nothing was created. A failed call
  * creates nothing and changes nothing.
@@ -71,7 +77,11 @@ enum cg_op {
  * size). Returns NULL if out of memory. Safe to allocate from concurrently.
  * Only the newest block makes nodes: a new block seals the one before it
  * (which then answers CG_FULL), so that creation order is the order of
- * blocks, then of nodes in a block, and the sweep can walk it. */
+ * blocks, then of nodes in a block, and the sweep can walk it. A block takes
+ * side allocations (operand arrays, softmax state) up to its nodes' bytes;
+ * an op that needs more answers CG_FULL there, and a fresh block takes it
+ * and is then sealed behind it, so that small nodes never share a block
+ * with a big op's buffers. */
 cg_block *cg_block_new(size_t nodes);
 
 /* Frees the block, its nodes and everything they allocated. NULL is a no-op. */
@@ -192,7 +202,8 @@ size_t cg_index(cg_ref node);
 /* ---- backward (sweep.c) ------------------------------------------------ */
 
 /* Runs the backward kernel of one node: its operands' grads += local
- * derivative * its grad. A no-op for leaves; CG_CALLBACK for custom nodes. */
+ * derivative * its grad, under the engine lock. A no-op for leaves;
+ * CG_CALLBACK for custom nodes. */
 int cg_node_backward(cg_ref node);
 
 /* Backpropagation from root, in one call: sets root's grad to 1 (as
@@ -213,7 +224,8 @@ int cg_backward(cg_ref root, cg_sweep **rest);
  * CG_NOMEM (then *out is NULL). */
 int cg_sweep_begin(cg_ref root, cg_sweep **out);
 
-/* Runs the backward kernels of the sweep's nodes in order. *cursor counts
+/* Runs the backward kernels of the sweep's nodes in order, under the engine
+ * lock (released at each callback). *cursor counts
  * the nodes already run and belongs to the caller (0 at first). Returns CG_OK
  * when done, or CG_CALLBACK when the next node is a custom node with a Python
  * backward: then *callback is its pointer, and the caller runs it and calls
@@ -222,7 +234,7 @@ int cg_sweep_backward(const cg_sweep *sw, size_t *cursor, void **callback);
 
 /* Graph replay: recomputes the data of every interior node of the sweep's
  * graph from its operands' current data, oldest first, and sets
- * their grads to 0. Math errors stop the replay with the status the op
+ * their grads to 0, under the engine lock. Math errors stop the replay with the status the op
  * gives when built (the failing node and those after it keep their old data;
  * a later replay with good data repairs everything). CG_NOREPLAY, before
  * anything changes, if the graph has a node whose data Python computed. */

@@ -31,6 +31,7 @@ static cg_node *new_nary(cg_block *blk, int op, size_t nargs, size_t picks, int 
         *status = CG_FULL;
         return NULL;
     }
+    cg__close_if_over_budget(blk);
     n->op = (uint8_t)op;
     n->flags = CG_F_ARRAY;
     n->nargs = CG_NARGS_ARRAY;
@@ -182,6 +183,8 @@ cg_ref cg_reduce(cg_block *blk, int op, const cg_ref *args, size_t n)
         return CG_EMPTY;
     if (op != CG_SUM && op != CG_MEAN && op != CG_LOGSUMEXP)
         return CG_DOMAIN;
+    if (!cg__extra_fits(blk, cg__args_bytes(n)))
+        return CG_FULL;
     int status;
     cg_node *node = new_nary(blk, op, n, 0, &status);
     if (!node)
@@ -196,6 +199,8 @@ cg_ref cg_dot(cg_block *blk, cg_ref start, const cg_ref *ws, const cg_ref *xs, s
 {
     if (n > (SIZE_MAX - 1) / 2)
         return CG_NOMEM;
+    if (!cg__extra_fits(blk, cg__args_bytes(1 + 2 * n)))
+        return CG_FULL;
     int status;
     cg_node *node = new_nary(blk, CG_DOT, 1 + 2 * n, 0, &status);
     if (!node)
@@ -219,12 +224,15 @@ cg_ref cg_layer(cg_block *blk, const cg_ref *ws, const cg_ref *bs, const cg_ref 
     if (max_words < 2 || n_in > (max_words - 2) / 2)
         return CG_NOMEM;
     size_t array_bytes = sizeof(cg_args) + per_neuron * sizeof(cg_node *);
+    if (!cg__extra_fits(blk, n_out * array_bytes))
+        return CG_FULL;
     unsigned char *arrays = cg__alloc_extra(blk, n_out * array_bytes);
     if (!arrays)
         return CG_NOMEM;
     cg_node *nodes = cg__alloc_nodes(blk, n_out * stride);
     if (!nodes)
         return CG_FULL;
+    cg__close_if_over_budget(blk);
     for (size_t j = 0; j < n_out; j++) {
         cg_node *dot = &nodes[j * stride];
         cg_args *args = (cg_args *)(arrays + j * array_bytes);
@@ -250,6 +258,17 @@ cg_ref cg_layer(cg_block *blk, const cg_ref *ws, const cg_ref *bs, const cg_ref 
     return cg__ref(nodes);
 }
 
+/* Bytes of the state of a softmax-like node over n operands, and of its
+ * operand array (SIZE_MAX if that overflows). */
+static size_t fused_bytes(size_t n, int with_gout)
+{
+    size_t args = cg__args_bytes(n);
+    if (n > (SIZE_MAX - sizeof(cg_fused)) / (2 * sizeof(double)) || args == SIZE_MAX)
+        return SIZE_MAX;
+    size_t state = sizeof(cg_fused) + (with_gout ? 2 : 1) * n * sizeof(double);
+    return args > SIZE_MAX - state ? SIZE_MAX : args + state;
+}
+
 /* State for a softmax-like node over n operands (gout only for groups). */
 static cg_fused *new_fused(cg_block *blk, size_t n, int with_gout)
 {
@@ -272,6 +291,8 @@ cg_ref cg_softmax(cg_block *blk, const cg_ref *args, size_t n, int log, cg_ref *
 {
     if (n == 0)
         return CG_EMPTY;
+    if (!cg__extra_fits(blk, fused_bytes(n, 1)))
+        return CG_FULL;
     cg_fused *f = new_fused(blk, n, 1);
     if (!f)
         return CG_NOMEM;
@@ -300,6 +321,8 @@ cg_ref cg_cross_entropy(cg_block *blk, const cg_ref *args, size_t n, size_t targ
         return CG_EMPTY;
     if (target >= n)
         return CG_INDEX;
+    if (!cg__extra_fits(blk, fused_bytes(n, 0)))
+        return CG_FULL;
     cg_fused *f = new_fused(blk, n, 0);
     if (!f)
         return CG_NOMEM;

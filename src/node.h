@@ -68,6 +68,8 @@ struct cg_block {
     size_t sealed_used;         /* used when it was sealed; SIZE_MAX before (engine lock) */
     size_t marked;              /* marked nodes in it, during a sweep (engine lock); else 0 */
     _Atomic(cg_extra *) extras; /* lock-free stack of side allocations */
+    atomic_size_t extra_bytes;  /* bytes in extras */
+    size_t extra_budget;        /* extras it takes before it refuses (CG_FULL): its nodes' bytes */
     cg_block *prev, *next;      /* the list of live blocks, oldest first (engine lock) */
     cg_node nodes[];            /* zeroed at creation; unused ones stay zero */
 };
@@ -104,9 +106,14 @@ static inline uint8_t cg__leaf_args_flag(cg_node *const *args, size_t n)
     return CG_F_LEAF_ARGS;
 }
 
-/* The engine lock (arena.c): held to change the block list and to sweep. */
+/* The engine lock (lock.c): held to change the block list, by every sweep's
+ * walk, and around every run of kernels (backward and replay), so that
+ * threads sharing nodes never write a grad or a datum at the same time.
+ * Holders never call out of C. cg__lock_init registers its fork handlers
+ * (once; cg_block_new calls it). */
 void cg__lock(void);
 void cg__unlock(void);
+void cg__lock_init(void);
 
 /* The newest block, or NULL; call with the engine lock held. */
 cg_block *cg__newest_block(void);
@@ -115,8 +122,25 @@ cg_block *cg__newest_block(void);
  * full, or sealed because a newer block exists). */
 cg_node *cg__alloc_nodes(cg_block *blk, size_t count);
 
+/* Whether blk takes `bytes` more of side allocations within its budget (a
+ * fresh block takes any). Creators ask before allocating, and answer CG_FULL
+ * if not. */
+int cg__extra_fits(cg_block *blk, size_t bytes);
+
+/* Seals blk if its side allocations passed its budget: creators call it once
+ * their nodes are made, so that nothing else shares an overfilled block. */
+void cg__close_if_over_budget(cg_block *blk);
+
 /* bytes of uninitialised memory owned by blk, or NULL if out of memory. */
 void *cg__alloc_extra(cg_block *blk, size_t bytes);
+
+/* Bytes of a cg_args of count operands (SIZE_MAX if that overflows). */
+static inline size_t cg__args_bytes(size_t count)
+{
+    if (count > (SIZE_MAX - sizeof(cg_args)) / sizeof(cg_node *))
+        return SIZE_MAX;
+    return sizeof(cg_args) + count * sizeof(cg_node *);
+}
 
 /* An operand array for count (> 2) operands, owned by blk, or NULL if out of
  * memory; the caller fills in ->at. */

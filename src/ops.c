@@ -192,6 +192,8 @@ cg_ref cg_custom(cg_block *blk, double data, const cg_ref *args, size_t n)
 {
     cg_args *array = NULL;
     if (n > 2) {
+        if (!cg__extra_fits(blk, cg__args_bytes(n)))
+            return CG_FULL;
         array = cg__alloc_args(blk, n);
         if (!array)
             return CG_NOMEM;
@@ -199,6 +201,7 @@ cg_ref cg_custom(cg_block *blk, double data, const cg_ref *args, size_t n)
     cg_node *node = cg__alloc_nodes(blk, 1);
     if (!node)
         return CG_FULL; /* the array, if any, is freed with blk */
+    cg__close_if_over_budget(blk);
     node->data = data;
     node->op = CG_CUSTOM;
     node->nargs = array ? CG_NARGS_ARRAY : (uint8_t)n;

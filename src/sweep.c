@@ -18,9 +18,12 @@
  * fills in that node is safe.
  *
  * Marks are shared state, and the walk reads blocks that another thread
- * could free, so a sweep holds the engine lock (arena.c) from start to end.
+ * could free, so a sweep holds the engine lock (lock.c) from start to end.
  * Sweeps take turns; a sweep never calls out (a node whose backward is
- * Python's stops the kernels, and the rest is handed back as an order). */
+ * Python's stops the kernels, and the rest is handed back as an order). The
+ * kernels of that order, and replay's forward kernels, run under the same
+ * lock, between the caller's Python backwards: two threads never write one
+ * grad at the same time. */
 #include <stdlib.h>
 
 #include "kernels.h"
@@ -171,6 +174,8 @@ static cg_sweep *walk(cg_ref root, int run, int *status)
         return NULL;
     }
     cg__lock();
+    if (run)
+        cg__node(root)->grad = 1.0;
     *status = walk_back(cg__node(root), run, sw);
     cg__unlock();
     if (*status != CG_OK || (run && sw->size == 0)) {
@@ -183,7 +188,6 @@ static cg_sweep *walk(cg_ref root, int run, int *status)
 int cg_backward(cg_ref root, cg_sweep **rest)
 {
     int status;
-    cg__node(root)->grad = 1.0;
     *rest = walk(root, 1, &status);
     return status == CG_OK && *rest ? CG_CALLBACK : status;
 }
@@ -197,16 +201,20 @@ int cg_sweep_begin(cg_ref root, cg_sweep **out)
 
 int cg_sweep_backward(const cg_sweep *sw, size_t *cursor, void **callback)
 {
+    int status = CG_OK;
+    cg__lock(); /* kernels write operands' grads, which other sweeps may share */
     while (*cursor < sw->size) {
         cg_node *n = sw->order[(*cursor)++];
         if (n->op != CG_CUSTOM) {
             cg__backward(n);
         } else if (n->x.callback) {
             *callback = n->x.callback;
-            return CG_CALLBACK;
+            status = CG_CALLBACK;
+            break;
         }
     }
-    return CG_OK;
+    cg__unlock();
+    return status;
 }
 
 int cg_sweep_replay(const cg_sweep *sw)
@@ -214,14 +222,17 @@ int cg_sweep_replay(const cg_sweep *sw)
     for (size_t i = 0; i < sw->size; i++)
         if (sw->order[i]->op == CG_CUSTOM)
             return CG_NOREPLAY;
+    int status = CG_OK;
+    cg__lock(); /* graphs share nodes: a softmax's state, a shared operand's data */
     for (size_t i = sw->size; i-- > 0;) {
         cg_node *n = sw->order[i];
-        int status = cg__forward(n);
+        status = cg__forward(n);
         if (status != CG_OK)
-            return status;
+            break;
         n->grad = 0.0;
     }
-    return CG_OK;
+    cg__unlock();
+    return status;
 }
 
 size_t cg_sweep_size(const cg_sweep *sw)
@@ -242,6 +253,8 @@ int cg_node_backward(cg_ref node)
     cg_node *n = cg__node(node);
     if (n->op == CG_CUSTOM)
         return CG_CALLBACK;
+    cg__lock();
     cg__backward(n);
+    cg__unlock();
     return CG_OK;
 }

@@ -9,7 +9,7 @@ import pytest
 
 from cgrad import Value
 from cgrad import engine, reference
-from cgrad._core import REF_MIN, lib, new_block
+from cgrad._core import REF_MIN, Block, lib
 
 from seed_data import (TAME_STEP_NAMES, backward_in_creation_order, creation_log, random_program,
                        run_program, same_float)
@@ -165,8 +165,8 @@ def test_threads_with_shared_read_only_leaves(fast_switching):
 
 def _full_block():
     """A block with no room left, as another thread may leave one."""
-    blk = new_block()
-    while lib.cg_leaf(blk, 0.0) >= REF_MIN:
+    blk = Block()
+    while lib.cg_leaf(blk.ptr, 0.0) >= REF_MIN:
         pass
     return blk
 
@@ -186,12 +186,11 @@ def test_retry_survives_a_fresh_block_filled_by_another_thread(monkeypatch, op):
     a, b = Value(1.5), Value(2.0)
     monkeypatch.setattr(engine, "_block", _full_block())
     handed_out = []
-    real_new_block = engine.new_block
 
     def new_block_filled_by_others(nodes=0):
         handed_out.append(nodes)
-        return _full_block() if len(handed_out) == 1 else real_new_block(nodes)
-    monkeypatch.setattr(engine, "new_block", new_block_filled_by_others)
+        return _full_block() if len(handed_out) == 1 else Block(nodes)
+    monkeypatch.setattr(engine, "Block", new_block_filled_by_others)
     out = op(a, b)
     expected = op(reference.Value(1.5), reference.Value(2.0))
     assert out.data == expected.data
@@ -214,7 +213,7 @@ def test_concurrent_orderings_of_graphs_that_share_nodes():
 
         def order(root):
             barrier.wait()
-            sizes.append(lib.cg_sweep_size(root._sweep()))
+            sizes.append(lib.cg_sweep_size(root._sweep().ptr))
         threads = [threading.Thread(target=order, args=(r,)) for r in roots]
         for t in threads:
             t.start()
