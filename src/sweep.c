@@ -23,6 +23,7 @@
  * Python's stops the kernels, and the rest is handed back as an order). */
 #include <stdlib.h>
 
+#include "forward.h"
 #include "kernels.h"
 
 struct cg_sweep {
