@@ -1,13 +1,12 @@
-/* fused.c - n-ary ops built as one node (or one group) in one call, with
- * one backward kernel each, and bulk reads and writes of many nodes. Their
- * forward kernel is cg__fused_forward (forward.h).
+/* fused.c - n-ary ops built as one node (or one group) in one call, and
+ * bulk reads and writes of many nodes. Their kernels are cg__fused_forward
+ * (forward.h) and cg__fused_backward (kernels.h), one each.
  *
  * Every n-ary node keeps its operands in an array in its block's extras.
  * softmax and log_softmax are a hidden group node (data: logsumexp) and n
  * CG_PICK outputs; a pick's backward only adds its grad to the group's gout
  * buffer, and the group's kernel, which the sweep runs after every pick that
  * uses it, turns the buffer into the operands' grads in O(n) and clears it. */
-#include <math.h>
 #include <string.h>
 
 #include "forward.h"
@@ -43,73 +42,6 @@ static void copy_args(cg_node **dst, const cg_ref *src, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         dst[i] = cg__node(src[i]);
-}
-
-void cg__fused_backward(cg_node *n)
-{
-    cg_node **a = cg__args(n);
-    size_t k = cg__nargs(n);
-    double g = n->grad;
-    switch (n->op) {
-    case CG_SUM:
-        for (size_t i = 0; i < k; i++)
-            a[i]->grad += g;
-        break;
-    case CG_MEAN: {
-        double share = g / (double)k;
-        for (size_t i = 0; i < k; i++)
-            a[i]->grad += share;
-        break;
-    }
-    case CG_DOT: {
-        size_t m = (k - 1) / 2;
-        a[0]->grad += g;
-        for (size_t i = 0; i < m; i++) {
-            cg_node *w = a[1 + i], *x = a[1 + m + i];
-            w->grad += x->data * g;
-            x->grad += w->data * g;
-        }
-        break;
-    }
-    case CG_LOGSUMEXP:
-        for (size_t i = 0; i < k; i++)
-            a[i]->grad += exp(a[i]->data - n->data) * g;
-        break;
-    case CG_PICK:
-        a[0]->x.fused->gout[n->x.index] += g;
-        break;
-    case CG_SOFTMAX: { /* torch's form: p_i * (g_i - sum_j g_j p_j) */
-        double *p = n->x.fused->probs, *gout = n->x.fused->gout;
-        double dot = 0.0;
-        for (size_t i = 0; i < k; i++)
-            dot += gout[i] * p[i];
-        for (size_t i = 0; i < k; i++) {
-            a[i]->grad += p[i] * (gout[i] - dot);
-            gout[i] = 0.0;
-        }
-        break;
-    }
-    case CG_LOG_SOFTMAX: { /* torch's form: g_i - exp(out_i) * sum_j g_j */
-        double *p = n->x.fused->probs, *gout = n->x.fused->gout;
-        double total = 0.0;
-        for (size_t i = 0; i < k; i++)
-            total += gout[i];
-        for (size_t i = 0; i < k; i++) {
-            a[i]->grad += gout[i] - p[i] * total;
-            gout[i] = 0.0;
-        }
-        break;
-    }
-    case CG_CROSS_ENTROPY: { /* log_softmax's backward with gout = -g at target */
-        double *p = n->x.fused->probs, s = -g;
-        size_t t = n->x.fused->target;
-        for (size_t i = 0; i < k; i++)
-            a[i]->grad += (i == t ? s : 0.0) - p[i] * s;
-        break;
-    }
-    default:
-        break;
-    }
 }
 
 cg_ref cg_reduce(cg_block *blk, int op, const cg_ref *args, size_t n)

@@ -122,7 +122,4 @@ void *cg__alloc_extra(cg_block *blk, size_t bytes);
  * memory; the caller fills in ->at. */
 cg_args *cg__alloc_args(cg_block *blk, size_t count);
 
-/* The backward kernel of a fused node (fused.c); kernels.h calls it. */
-void cg__fused_backward(cg_node *n);
-
 #endif

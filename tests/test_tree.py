@@ -106,11 +106,14 @@ def test_the_parser_sees_the_known_dependencies():
 
 def test_forward_and_backward_kernels_have_one_home_each():
     # Replay (sweep.c) and creation (ops.c, fused.c) share forward.h, and
-    # the sweep's backward kernels are kernels.h's.
+    # the sweep's backward kernels are kernels.h's; the kernels stand on the
+    # node layout alone, not on any .c file.
     graph = dependencies(SRC)
     for creator in ("ops.c", "fused.c", "sweep.c"):
         assert "forward.h" in graph[creator]
     assert "kernels.h" in graph["sweep.c"]
+    for kernels in ("forward.h", "kernels.h"):
+        assert not {f for f in graph[kernels] if f.endswith(".c")}, graph[kernels]
     for creator in ("ops.c", "fused.c"):
         assert not graph[creator] & {"sweep.c", "ops.c", "fused.c"}
 
