@@ -1,15 +1,15 @@
-/* fused.c - n-ary ops built as one node (or one group) in one call, with
- * one backward kernel each, and bulk reads and writes of many nodes.
+/* fused.c - n-ary ops built as one node (or one group) in one call, and
+ * bulk reads and writes of many nodes. Their kernels are cg__fused_forward
+ * (forward.h) and cg__fused_backward (kernels.h), one each.
  *
  * Every n-ary node keeps its operands in an array in its block's extras.
  * softmax and log_softmax are a hidden group node (data: logsumexp) and n
  * CG_PICK outputs; a pick's backward only adds its grad to the group's gout
  * buffer, and the group's kernel, which the sweep runs after every pick that
  * uses it, turns the buffer into the operands' grads in O(n) and clears it. */
-#include <math.h>
 #include <string.h>
 
-#include "node.h"
+#include "forward.h"
 
 size_t cg_fused_nodes(int op, size_t n)
 {
@@ -43,138 +43,6 @@ static void copy_args(cg_node **dst, const cg_ref *src, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         dst[i] = cg__node(src[i]);
-}
-
-/* log(sum(exp(a_i))) with the maximum subtracted, so that large operands do
- * not overflow; probs (if not NULL) gets the softmax, exp(a_i - max) / sum,
- * from the same exponentials (one exp per operand). */
-static double logsumexp(cg_node **a, size_t n, double *probs)
-{
-    double m = a[0]->data;
-    for (size_t i = 1; i < n; i++)
-        if (a[i]->data > m)
-            m = a[i]->data;
-    double s = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        double e = exp(a[i]->data - m);
-        if (probs)
-            probs[i] = e;
-        s += e;
-    }
-    if (probs)
-        for (size_t i = 0; i < n; i++)
-            probs[i] /= s;
-    return isinf(m) ? m : m + log(s);
-}
-
-void cg__fused_forward(cg_node *n)
-{
-    cg_node **a = cg__args(n);
-    size_t k = cg__nargs(n);
-    double acc;
-    switch (n->op) {
-    case CG_SUM:
-    case CG_MEAN:
-        acc = a[0]->data;
-        for (size_t i = 1; i < k; i++)
-            acc += a[i]->data;
-        n->data = n->op == CG_MEAN ? acc / (double)k : acc;
-        break;
-    case CG_DOT: {
-        size_t m = (k - 1) / 2; /* operands: start, w[0..m-1], x[0..m-1] */
-        acc = a[0]->data;
-        for (size_t i = 0; i < m; i++)
-            acc += a[1 + i]->data * a[1 + m + i]->data;
-        n->data = acc;
-        break;
-    }
-    case CG_LOGSUMEXP:
-        n->data = logsumexp(a, k, NULL);
-        break;
-    case CG_SOFTMAX:
-    case CG_LOG_SOFTMAX: {
-        n->data = logsumexp(a, k, n->x.fused->probs);
-        memset(n->x.fused->gout, 0, k * sizeof(double)); /* a replay starts clean */
-        cg_node *pick = n + 1; /* the outputs follow their group */
-        for (size_t i = 0; i < k; i++)
-            pick[i].data = n->op == CG_SOFTMAX ? n->x.fused->probs[i] : a[i]->data - n->data;
-        break;
-    }
-    case CG_PICK: /* computed by its group */
-        break;
-    case CG_CROSS_ENTROPY:
-        n->data = logsumexp(a, k, n->x.fused->probs) - a[n->x.fused->target]->data;
-        break;
-    default:
-        break;
-    }
-}
-
-void cg__fused_backward(cg_node *n)
-{
-    cg_node **a = cg__args(n);
-    size_t k = cg__nargs(n);
-    double g = n->grad;
-    switch (n->op) {
-    case CG_SUM:
-        for (size_t i = 0; i < k; i++)
-            a[i]->grad += g;
-        break;
-    case CG_MEAN: {
-        double share = g / (double)k;
-        for (size_t i = 0; i < k; i++)
-            a[i]->grad += share;
-        break;
-    }
-    case CG_DOT: {
-        size_t m = (k - 1) / 2;
-        a[0]->grad += g;
-        for (size_t i = 0; i < m; i++) {
-            cg_node *w = a[1 + i], *x = a[1 + m + i];
-            w->grad += x->data * g;
-            x->grad += w->data * g;
-        }
-        break;
-    }
-    case CG_LOGSUMEXP:
-        for (size_t i = 0; i < k; i++)
-            a[i]->grad += exp(a[i]->data - n->data) * g;
-        break;
-    case CG_PICK:
-        a[0]->x.fused->gout[n->x.index] += g;
-        break;
-    case CG_SOFTMAX: { /* torch's form: p_i * (g_i - sum_j g_j p_j) */
-        double *p = n->x.fused->probs, *gout = n->x.fused->gout;
-        double dot = 0.0;
-        for (size_t i = 0; i < k; i++)
-            dot += gout[i] * p[i];
-        for (size_t i = 0; i < k; i++) {
-            a[i]->grad += p[i] * (gout[i] - dot);
-            gout[i] = 0.0;
-        }
-        break;
-    }
-    case CG_LOG_SOFTMAX: { /* torch's form: g_i - exp(out_i) * sum_j g_j */
-        double *p = n->x.fused->probs, *gout = n->x.fused->gout;
-        double total = 0.0;
-        for (size_t i = 0; i < k; i++)
-            total += gout[i];
-        for (size_t i = 0; i < k; i++) {
-            a[i]->grad += gout[i] - p[i] * total;
-            gout[i] = 0.0;
-        }
-        break;
-    }
-    case CG_CROSS_ENTROPY: { /* log_softmax's backward with gout = -g at target */
-        double *p = n->x.fused->probs, s = -g;
-        size_t t = n->x.fused->target;
-        for (size_t i = 0; i < k; i++)
-            a[i]->grad += (i == t ? s : 0.0) - p[i] * s;
-        break;
-    }
-    default:
-        break;
-    }
 }
 
 cg_ref cg_reduce(cg_block *blk, int op, const cg_ref *args, size_t n)

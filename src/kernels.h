@@ -1,4 +1,5 @@
-/* kernels.h - the backward kernel of every built-in op.
+/* kernels.h - the backward kernel of every built-in op (forward.h has the
+ * forward ones).
  *
  * Each kernel adds the local derivative times the node's grad to its
  * operands' grads, with the same float operations in the same order as
@@ -16,9 +17,82 @@
 
 #if defined(__GNUC__) || defined(__clang__)
 #define CG_ALWAYS_INLINE static inline __attribute__((always_inline))
+#define CG_OUT_OF_LINE static __attribute__((noinline, unused)) /* unused: not every includer calls it */
 #else
 #define CG_ALWAYS_INLINE static inline
+#define CG_OUT_OF_LINE static
 #endif
+
+/* The backward kernel of a fused node (the n-ary ops of fused.c). Out of
+ * line, as when it lived in fused.c: inlined, its loops would grow the
+ * sweep's loop, which every node goes through and which is measured as it
+ * is. */
+CG_OUT_OF_LINE void cg__fused_backward(cg_node *n)
+{
+    cg_node **a = cg__args(n);
+    size_t k = cg__nargs(n);
+    double g = n->grad;
+    switch (n->op) {
+    case CG_SUM:
+        for (size_t i = 0; i < k; i++)
+            a[i]->grad += g;
+        break;
+    case CG_MEAN: {
+        double share = g / (double)k;
+        for (size_t i = 0; i < k; i++)
+            a[i]->grad += share;
+        break;
+    }
+    case CG_DOT: {
+        size_t m = (k - 1) / 2;
+        a[0]->grad += g;
+        for (size_t i = 0; i < m; i++) {
+            cg_node *w = a[1 + i], *x = a[1 + m + i];
+            w->grad += x->data * g;
+            x->grad += w->data * g;
+        }
+        break;
+    }
+    case CG_LOGSUMEXP:
+        for (size_t i = 0; i < k; i++)
+            a[i]->grad += exp(a[i]->data - n->data) * g;
+        break;
+    case CG_PICK:
+        a[0]->x.fused->gout[n->x.index] += g;
+        break;
+    case CG_SOFTMAX: { /* torch's form: p_i * (g_i - sum_j g_j p_j) */
+        double *p = n->x.fused->probs, *gout = n->x.fused->gout;
+        double dot = 0.0;
+        for (size_t i = 0; i < k; i++)
+            dot += gout[i] * p[i];
+        for (size_t i = 0; i < k; i++) {
+            a[i]->grad += p[i] * (gout[i] - dot);
+            gout[i] = 0.0;
+        }
+        break;
+    }
+    case CG_LOG_SOFTMAX: { /* torch's form: g_i - exp(out_i) * sum_j g_j */
+        double *p = n->x.fused->probs, *gout = n->x.fused->gout;
+        double total = 0.0;
+        for (size_t i = 0; i < k; i++)
+            total += gout[i];
+        for (size_t i = 0; i < k; i++) {
+            a[i]->grad += gout[i] - p[i] * total;
+            gout[i] = 0.0;
+        }
+        break;
+    }
+    case CG_CROSS_ENTROPY: { /* log_softmax's backward with gout = -g at target */
+        double *p = n->x.fused->probs, s = -g;
+        size_t t = n->x.fused->target;
+        for (size_t i = 0; i < k; i++)
+            a[i]->grad += (i == t ? s : 0.0) - p[i] * s;
+        break;
+    }
+    default:
+        break;
+    }
+}
 
 /* Runs the backward kernel of the built-in node n. */
 CG_ALWAYS_INLINE void cg__backward(cg_node *n)

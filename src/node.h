@@ -146,14 +146,4 @@ static inline size_t cg__args_bytes(size_t count)
  * memory; the caller fills in ->at. */
 cg_args *cg__alloc_args(cg_block *blk, size_t count);
 
-/* The backward kernel of a fused node (fused.c); kernels.h calls it. */
-void cg__fused_backward(cg_node *n);
-
-/* Recomputes the data (and state) of a fused node from its operands (fused.c). */
-void cg__fused_forward(cg_node *n);
-
-/* Recomputes an interior node's data from its operands (ops.c): CG_OK or the
- * status its creation would give for these operands. */
-int cg__forward(cg_node *n);
-
 #endif

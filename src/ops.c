@@ -1,12 +1,9 @@
-/* ops.c - creating nodes (the forward kernels) and reading them.
+/* ops.c - creating nodes of the unary and binary ops, and reading nodes.
  *
- * Every creator computes and checks its result before it allocates, so a
- * failed call leaves no half-made node. Math errors follow Python's float
- * operations: the status names the exception Python raises for the same
- * operation (see enum cg_status). */
-#include <math.h>
-
-#include "node.h"
+ * Every creator computes and checks its result before it allocates (the ops
+ * that can fail with their forward kernels, forward.h), so a failed call
+ * leaves no half-made node. */
+#include "forward.h"
 
 /* Fills in node n, just handed out (zeroed), as op(a, b); b is NULL for a
  * unary op, and both for a leaf. Returns n. */
@@ -36,68 +33,6 @@ static cg_ref new_node_with_const(cg_block *blk, int op, double data, cg_node *a
         return CG_FULL;
     fill(&n[0], CG_LEAF, c, NULL, NULL);
     return cg__ref(fill(&n[1], op, data, a, &n[0]));
-}
-
-/* x ** p as Python's float.__pow__ does it, but a negative base with a
- * non-integer exponent is a domain error (Python would give a complex). */
-static int checked_pow(double x, double p, double *out)
-{
-    if (isinf(p)) { /* Python: 0.0 ** -inf is inf, not an error */
-        *out = pow(x, p);
-        return CG_OK;
-    }
-    if (x == 0.0 && p < 0.0)
-        return CG_ZERODIV;
-    if (x < 0.0 && isfinite(x) && isfinite(p) && p != floor(p))
-        return CG_DOMAIN;
-    double r = pow(x, p);
-    if (isinf(r) && isfinite(x) && isfinite(p))
-        return CG_RANGE;
-    *out = r;
-    return CG_OK;
-}
-
-/* The forward kernel of a unary op, with math.* error semantics; *out is
- * written only on success. */
-static int unary_forward(int op, double x, double *out)
-{
-    switch (op) {
-    case CG_EXP: {
-        double r = exp(x);
-        if (isinf(r) && isfinite(x))
-            return CG_RANGE;
-        *out = r;
-        return CG_OK;
-    }
-    case CG_LOG:
-        if (x <= 0.0)
-            return CG_DOMAIN;
-        *out = log(x);
-        return CG_OK;
-    case CG_TANH:
-        *out = tanh(x);
-        return CG_OK;
-    case CG_RELU:
-        *out = x < 0.0 ? 0.0 : x;
-        return CG_OK;
-    case CG_SIN:
-    case CG_COS:
-        if (isinf(x))
-            return CG_DOMAIN;
-        *out = op == CG_SIN ? sin(x) : cos(x);
-        return CG_OK;
-    case CG_SIGMOID:
-        /* Two branches so that exp never overflows. */
-        if (x >= 0.0) {
-            *out = 1.0 / (1.0 + exp(-x));
-        } else {
-            double e = exp(x);
-            *out = e / (1.0 + e);
-        }
-        return CG_OK;
-    default:
-        return CG_DOMAIN;
-    }
 }
 
 cg_ref cg_leaf(cg_block *blk, double x)
@@ -145,7 +80,7 @@ cg_ref cg_pow_const(cg_block *blk, cg_ref a, double p)
 {
     cg_node *na = cg__node(a);
     double r;
-    int status = checked_pow(na->data, p, &r);
+    int status = cg__checked_pow(na->data, p, &r);
     if (status != CG_OK)
         return (cg_ref)status;
     cg_ref ref = new_node(blk, CG_POW_CONST, r, na, NULL);
@@ -158,7 +93,7 @@ cg_ref cg_pow(cg_block *blk, cg_ref a, cg_ref b)
 {
     cg_node *na = cg__node(a), *nb = cg__node(b);
     double r;
-    int status = checked_pow(na->data, nb->data, &r);
+    int status = cg__checked_pow(na->data, nb->data, &r);
     if (status != CG_OK)
         return (cg_ref)status;
     return new_node(blk, CG_POW, r, na, nb);
@@ -168,7 +103,7 @@ cg_ref cg_div(cg_block *blk, cg_ref a, cg_ref b)
 {
     cg_node *na = cg__node(a), *nb = cg__node(b);
     double inv;
-    int status = checked_pow(nb->data, -1.0, &inv);
+    int status = cg__checked_pow(nb->data, -1.0, &inv);
     if (status != CG_OK)
         return (cg_ref)status;
     cg_node *n = cg__alloc_nodes(blk, 2);
@@ -182,7 +117,7 @@ cg_ref cg_unary(cg_block *blk, int op, cg_ref a)
 {
     cg_node *na = cg__node(a);
     double r;
-    int status = unary_forward(op, na->data, &r);
+    int status = cg__unary_forward(op, na->data, &r);
     if (status != CG_OK)
         return (cg_ref)status;
     return new_node(blk, op, r, na, NULL);
@@ -239,30 +174,4 @@ size_t cg_index(cg_ref node)
 {
     cg_node *n = cg__node(node);
     return n->op == CG_CROSS_ENTROPY ? n->x.fused->target : n->x.index;
-}
-
-int cg__forward(cg_node *n)
-{
-    cg_node *a = n->in.pair[0], *b = n->in.pair[1];
-    switch (n->op) {
-    case CG_LEAF:
-        return CG_OK;
-    case CG_ADD:
-        n->data = a->data + b->data;
-        return CG_OK;
-    case CG_MUL:
-        n->data = a->data * b->data;
-        return CG_OK;
-    case CG_POW_CONST:
-        return checked_pow(a->data, n->x.exponent, &n->data);
-    case CG_POW:
-        return checked_pow(a->data, b->data, &n->data);
-    case CG_CUSTOM:
-        return CG_NOREPLAY;
-    default:
-        if (n->op < CG_CUSTOM)
-            return unary_forward(n->op, a->data, &n->data);
-        cg__fused_forward(n);
-        return CG_OK;
-    }
 }

@@ -26,6 +26,7 @@
  * grad at the same time. */
 #include <stdlib.h>
 
+#include "forward.h"
 #include "kernels.h"
 
 struct cg_sweep {
