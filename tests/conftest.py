@@ -38,3 +38,9 @@ def gc_frozen():
         yield
     finally:
         gc.unfreeze()
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "stress: threads, custom ops, replay, fork and finalizers at once, checked bit for "
+                   "bit against one thread (tests/test_stress.py; run alone with `pytest -m stress`)")
