@@ -9,12 +9,10 @@ script gets the same numbers, faster.
 """
 import random
 
-import numpy as np
-
 from . import engine
 from ._core import REF_MIN, Block, ffi, lib
 from .engine import Value, _wrap
-from .functional import ValueList, dot, snapshot
+from .functional import ValueList, dot, node_array, snapshot
 
 
 def _as_inputs(x):
@@ -147,9 +145,11 @@ def _layer_params(layer):
     if len(sizes) != 1 or len({n.nonlin for n in neurons}) != 1 or not neurons:
         params = None
     else:
-        handles = np.concatenate([np.frombuffer(ffi.buffer(s[1]), dtype=np.uintp) for s in snaps])
-        biases = np.array([n.b._h for n in neurons], dtype=np.uintp)
-        params = (sizes.pop(), int(neurons[0].nonlin), [s[0] for s in snaps],
-                  ffi.from_buffer("cg_ref[]", handles), ffi.from_buffer("cg_ref[]", biases))
+        n_in = sizes.pop()
+        weights = ffi.new("cg_ref[]", n_in * len(neurons))  # each neuron's array, in turn
+        for j, (_, w_nodes) in enumerate(snaps):
+            ffi.memmove(weights + j * n_in, w_nodes, ffi.sizeof(w_nodes))
+        params = (n_in, int(neurons[0].nonlin), [s[0] for s in snaps], weights,
+                  node_array([n.b for n in neurons]))
     layer.__dict__["_params"] = (key, params)
     return params

@@ -25,8 +25,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* A node's address as an integer; values below CG_REF_MIN are cg_status codes. */
-typedef uintptr_t cg_ref;
+/* A node's address as an integer; values below CG_REF_MIN are cg_status codes.
+ * Signed: user-space addresses are positive as intptr_t on the platforms cgrad
+ * builds for, and a signed machine word is an unboxed int to PyPy's JIT, where
+ * an unsigned 64-bit one becomes a big integer object on every call. */
+typedef intptr_t cg_ref;
 
 typedef struct cg_block cg_block;
 typedef struct cg_sweep cg_sweep;
