@@ -1,8 +1,8 @@
 """cgrad.engine: micrograd's Value, with the graph living in C.
 
-Each Value holds the address of its C node (`_h`), the block that node lives
-in (`_blk`, which frees the block once no Value needs it) and its operand
-Values (`_a`, `_b`), so that `_prev` gives back the very objects the user
+Each Value holds the address of its C node (`_cg_h`), the block that node lives
+in (`_cg_blk`, which frees the block once no Value needs it) and its operand
+Values (`_cg_a`, `_cg_b`), so that `_prev` gives back the very objects the user
 built with and operands outlive the nodes that use them. Nothing refers back
 from an operand to its result, so a graph is never a reference cycle.
 
@@ -98,10 +98,10 @@ def _number(x):
 def _wrap(h, blk, a, b):
     """A Value for the new node h in blk, with operands a and b (or None)."""
     out = _new(Value)
-    out._h = h
-    out._blk = blk
-    out._a = a
-    out._b = b
+    out._cg_h = h
+    out._cg_blk = blk
+    out._cg_a = a
+    out._cg_b = b
     return out
 
 
@@ -123,14 +123,14 @@ def _binary_op(name, c_op, with_number):
             c = _number(other)
             return NotImplemented if c is None else with_number(self, c)
         blk = _block
-        h = c_op(blk.ptr, self._h, other._h)
+        h = c_op(blk.ptr, self._cg_h, other._cg_h)
         if h < REF_MIN:
-            h, blk = _retry(h, c_op, self._h, other._h)
+            h, blk = _retry(h, c_op, self._cg_h, other._cg_h)
         out = _new(Value)
-        out._h = h
-        out._blk = blk
-        out._a = self
-        out._b = other
+        out._cg_h = h
+        out._cg_blk = blk
+        out._cg_a = self
+        out._cg_b = other
         return out
     return _named(op, name)
 
@@ -141,9 +141,9 @@ def _with_const(c_op):
     `_prev`)."""
     def op(a, c):
         blk = _block
-        h = c_op(blk.ptr, a._h, c)
+        h = c_op(blk.ptr, a._cg_h, c)
         if h < REF_MIN:
-            h, blk = _retry(h, c_op, a._h, c)
+            h, blk = _retry(h, c_op, a._cg_h, c)
         return _wrap(h, blk, a, None)
     return op
 
@@ -153,14 +153,14 @@ def _unary_op(name, code):
     spelt out as _binary_op's is."""
     def op(self):
         blk = _block
-        h = _cg_unary(blk.ptr, code, self._h)
+        h = _cg_unary(blk.ptr, code, self._cg_h)
         if h < REF_MIN:
-            h, blk = _retry(h, _cg_unary, code, self._h)
+            h, blk = _retry(h, _cg_unary, code, self._cg_h)
         out = _new(Value)
-        out._h = h
-        out._blk = blk
-        out._a = self
-        out._b = None
+        out._cg_h = h
+        out._cg_blk = blk
+        out._cg_a = self
+        out._cg_b = None
         return out
     return _named(op, name)
 
@@ -173,7 +173,7 @@ def _run_kernel(value):
     """A built-in node's `_backward`: runs its C kernel once. It is handed the
     Value, not the node's address, so that the callable keeps the node (and
     its operands) alive, as micrograd's closure does."""
-    check(lib.cg_node_backward(value._h))
+    check(lib.cg_node_backward(value._cg_h))
 
 
 class _State:
@@ -185,7 +185,7 @@ class _State:
     __slots__ = ("op", "backward_fn", "backward_handle", "order")
 
     def __init__(self):
-        self.op = ""
+        self.op = None  # the name _op shows, when given (else the node's own)
         self.backward_fn = None
         self.backward_handle = None
         self.order = None
@@ -256,7 +256,7 @@ class Value(DerivedOps):
     """ stores a single scalar value and its gradient """
 
     # _cg_state: a _State, set only on the few Values that need one
-    __slots__ = ("_h", "_blk", "_a", "_b", "_cg_state", "__dict__")
+    __slots__ = ("_cg_h", "_cg_blk", "_cg_a", "_cg_b", "_cg_state", "__dict__")
     label = ""
 
     def __init__(self, data, _children=(), _op="", label=""):
@@ -269,19 +269,19 @@ class Value(DerivedOps):
                     raise TypeError(f"_children must be Values, not {type(child).__name__!r}")
             # A custom op, as the lecture writes them: its data comes from
             # Python, and its backward is the `_backward` assigned to it.
-            refs = ffi.new("cg_ref[]", [c._h for c in children])
+            refs = ffi.new("cg_ref[]", [c._cg_h for c in children])
             h = lib.cg_custom(blk.ptr, x, refs, len(children))
             if h < REF_MIN:
                 h, blk = _retry(h, lib.cg_custom, x, refs, len(children))
-            self._a = children
+            self._cg_a = children
         else:
             h = _cg_leaf(blk.ptr, x)
             if h < REF_MIN:
                 h, blk = _retry(h, _cg_leaf, x)
-            self._a = None
-        self._h = h
-        self._blk = blk
-        self._b = None
+            self._cg_a = None
+        self._cg_h = h
+        self._cg_blk = blk
+        self._cg_b = None
         if _op:
             _state(self).op = _op
         if label:
@@ -291,26 +291,26 @@ class Value(DerivedOps):
 
     @property
     def data(self):
-        return _cg_data(self._h)
+        return _cg_data(self._cg_h)
 
     @data.setter
     def data(self, x):
-        lib.cg_set_data(self._h, x if type(x) is float else as_float(x))
+        lib.cg_set_data(self._cg_h, x if type(x) is float else as_float(x))
 
     @property
     def grad(self):
-        return _cg_grad(self._h)
+        return _cg_grad(self._cg_h)
 
     @grad.setter
     def grad(self, g):
-        lib.cg_set_grad(self._h, g if type(g) is float else as_float(g))
+        lib.cg_set_grad(self._cg_h, g if type(g) is float else as_float(g))
 
     # ---- ops ---------------------------------------------------------------
 
     __add__ = _binary_op("__add__", lib.cg_add, _with_const(lib.cg_add_const))
     __mul__ = _binary_op("__mul__", lib.cg_mul, _with_const(lib.cg_mul_const))
     # self / other is micrograd's self * other**-1. For a Value, C makes both
-    # nodes in one call, and the result keeps `other` in _b until _prev gives
+    # nodes in one call, and the result keeps `other` in _cg_b until _prev gives
     # other**-1 its Value; for a number, other**-1 is Python's.
     __truediv__ = _binary_op("__truediv__", lib.cg_div, DerivedOps.__truediv__)
     _pow_value = _binary_op("_pow_value", lib.cg_pow, None)  # Value ** Value
@@ -322,9 +322,9 @@ class Value(DerivedOps):
         if p is None:
             return NotImplemented
         blk = _block
-        h = _cg_pow_const(blk.ptr, self._h, p)
+        h = _cg_pow_const(blk.ptr, self._cg_h, p)
         if h < REF_MIN:
-            h, blk = _retry(h, _cg_pow_const, self._h, p)
+            h, blk = _retry(h, _cg_pow_const, self._cg_h, p)
         return _wrap(h, blk, self, other)  # the exponent as given, for '**2'-style names
 
     def __rpow__(self, other):  # other ** self
@@ -346,7 +346,7 @@ class Value(DerivedOps):
         grad, in one C sweep (stopping only to run Python-defined backwards)."""
         rest = ffi.new("cg_sweep **")
         with _graph_lock:
-            status = lib.cg_backward(self._h, rest)
+            status = lib.cg_backward(self._cg_h, rest)
             if status == lib.CG_CALLBACK:  # stopped at a custom node: go on from here
                 try:
                     status = _run_callbacks(rest[0])
@@ -381,7 +381,7 @@ class Value(DerivedOps):
         state = _state(self)
         if state.order is None:
             out = ffi.new("cg_sweep **")
-            check(lib.cg_sweep_begin(self._h, out))
+            check(lib.cg_sweep_begin(self._cg_h, out))
             if state.order is None:  # (a finalizer may have made it meanwhile)
                 state.order = Sweep(out[0])
             else:
@@ -394,19 +394,19 @@ class Value(DerivedOps):
         state = getattr(self, "_cg_state", None)
         if state is not None and state.backward_fn is not None:
             return state.backward_fn
-        if lib.cg_op(self._h) == lib.CG_CUSTOM:  # micrograd's default: lambda: None
+        if lib.cg_op(self._cg_h) == lib.CG_CUSTOM:  # micrograd's default: lambda: None
             return _no_backward
         return functools.partial(_run_kernel, self)
 
     @_backward.setter
     def _backward(self, fn):
-        op = lib.cg_op(self._h)
+        op = lib.cg_op(self._cg_h)
         if op not in (lib.CG_CUSTOM, lib.CG_LEAF):
             raise AttributeError(f"the backward of a built-in '{self._op}' node is C's and cannot be replaced")
         state = _state(self)
         handle = ffi.new_handle(fn)
         if op == lib.CG_CUSTOM:  # a leaf has no operands: its backward never runs
-            lib.cg_set_callback(self._h, handle)
+            lib.cg_set_callback(self._cg_h, handle)
         # the old handle goes only after C holds the new one
         state.backward_fn, state.backward_handle = fn, handle
 
@@ -414,34 +414,47 @@ class Value(DerivedOps):
 
     @property
     def _prev(self):
-        a, b = self._a, self._b
+        a, b = self._cg_a, self._cg_b
         if a is None:
             return set()
         if type(a) is tuple:
             return set(a)
-        if lib.cg_nargs(self._h) == 1:  # (a ** p keeps p, a number, in _b)
+        if lib.cg_nargs(self._cg_h) == 1:  # (a ** p keeps p, a number, in _b)
             return {a}
         if b is None:
             # The constant of `a + 2` or `a * 2`: give its leaf a Value now,
             # once, so that identity stays stable from here on.
-            b = self._b = _wrap(lib.cg_arg(self._h, 1), self._blk, None, None)
-        elif b._h != lib.cg_arg(self._h, 1):
-            # `a / b` keeps b in _b for its real operand, b**-1, which C made
+            b = self._cg_b = _wrap(lib.cg_arg(self._cg_h, 1), self._cg_blk, None, None)
+        elif b._cg_h != lib.cg_arg(self._cg_h, 1):
+            # `a / b` keeps b in _cg_b for its real operand, b**-1, which C made
             # in the same call: give that node its Value now, once (it keeps b).
-            b = self._b = _wrap(lib.cg_arg(self._h, 1), self._blk, b, -1)
+            b = self._cg_b = _wrap(lib.cg_arg(self._cg_h, 1), self._cg_blk, b, -1)
         return {a, b}
+
+    @_prev.setter
+    def _prev(self, children):
+        raise AttributeError(
+            "cgrad's graph is fixed when a node is made: its operands live in C and its backward "
+            "already uses them. Make a new Value instead, e.g. Value(data, _children=..., _op=...) "
+            "with its own _backward.")
 
     @property
     def _op(self):
-        op = lib.cg_op(self._h)
+        state = getattr(self, "_cg_state", None)
+        if state is not None and state.op is not None:  # given by the maker or assigned
+            return state.op
+        op = lib.cg_op(self._cg_h)
         if op == lib.CG_POW_CONST:
-            return f"**{self._b}"  # micrograd's f'**{other}
+            return f"**{self._cg_b}"  # micrograd's f'**{other}
         if op in (lib.CG_CUSTOM, lib.CG_LEAF):
-            state = getattr(self, "_cg_state", None)
-            return state.op if state is not None else ""
+            return ""
         if op == lib.CG_PICK:  # output i of a softmax: 'softmax[i]'
-            return f"{self._a._op}[{lib.cg_index(self._h)}]"
+            return f"{self._cg_a._op}[{lib.cg_index(self._cg_h)}]"
         return _OP_NAMES[op]
+
+    @_op.setter
+    def _op(self, name):  # a label for drawings, as in micrograd: the node's math stays
+        _state(self).op = name
 
     # ---- pickle and copy ---------------------------------------------------
 

@@ -57,11 +57,11 @@ _NUMPY_READS_LISTS_FASTEST = sys.implementation.name != "pypy"
 
 def node_array(values):
     """The cg_ref array of the nodes of `values` (a sequence of Values). A
-    Value's `_h` is read in a comprehension, which CPython runs at slot
+    Value's `_cg_h` is read in a comprehension, which CPython runs at slot
     speed; an element without one raises AttributeError."""
     if _NUMPY_READS_LISTS_FASTEST:
-        return ffi.from_buffer("cg_ref[]", np.array([v._h for v in values], dtype=np.intp))
-    return ffi.new("cg_ref[]", [v._h for v in values])
+        return ffi.from_buffer("cg_ref[]", np.array([v._cg_h for v in values], dtype=np.intp))
+    return ffi.new("cg_ref[]", [v._cg_h for v in values])
 
 
 def snapshot(values):
@@ -143,7 +143,7 @@ def dot(ws, xs, start=0):
     if len(ws) != len(xs):
         raise ValueError(f"dot of unequal lengths: {len(ws)} and {len(xs)}")
     start = _operand(start)
-    h, blk = _create(lib.cg_dot, 2 * len(ws), 1, start._h, w_refs, x_refs, len(ws))
+    h, blk = _create(lib.cg_dot, 2 * len(ws), 1, start._cg_h, w_refs, x_refs, len(ws))
     return _wrap(h, blk, (start, *ws, *xs), None)
 
 

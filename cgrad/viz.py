@@ -101,7 +101,7 @@ def _record_text(s):
 def _children(v):
     """v's operands, as `_prev` gives them, in the order they were given when
     that order is known (so the picture is the same from run to run):
-    cgrad's Value keeps its operands in `_a`/`_b`, cgrad.reference's in
+    cgrad's Value keeps its operands in `_cg_a`/`_cg_b`, cgrad.reference's in
     `_children`. Anything else (micrograd's Value) keeps `_prev`'s order."""
     prev = v._prev  # first: for cgrad, this also gives a constant operand its Value
     if len(prev) < 2:
@@ -109,7 +109,7 @@ def _children(v):
     ordered = getattr(v, "_children", None)
     if ordered is None:
         try:
-            a, b = v._a, v._b
+            a, b = v._cg_a, v._cg_b
         except AttributeError:
             a = b = None
         if type(a) is tuple:

@@ -381,14 +381,14 @@ def test_failed_op_makes_no_node(name, operands, op, exc):
         with pytest.raises(exc):
             op(*values)
         after = Value(2.0)
-        if after._blk is before._blk:
+        if after._cg_blk is before._cg_blk:
             break
     else:
         pytest.fail("could not get two consecutive nodes into one block")
     probe = Value(3.0)
-    if probe._blk is after._blk:
-        node_size = probe._h - after._h
-        assert after._h - before._h == (1 + leaves_made) * node_size
+    if probe._cg_blk is after._cg_blk:
+        node_size = probe._cg_h - after._cg_h
+        assert after._cg_h - before._cg_h == (1 + leaves_made) * node_size
 
 
 def test_float_overflow_in_plus_and_times_is_inf_as_in_python():

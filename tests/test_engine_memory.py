@@ -74,8 +74,8 @@ def test_blocks_are_freed_with_their_last_value(gc_disabled):
     blocks = []
     for i in range(10000):
         v = (v * 0.999 + 0.001).tanh()
-        if not blocks or blocks[-1]() is not v._blk:
-            blocks.append(weakref.ref(v._blk))
+        if not blocks or blocks[-1]() is not v._cg_blk:
+            blocks.append(weakref.ref(v._cg_blk))
     assert len(blocks) > 5
     v.backward()
     grad = x.grad

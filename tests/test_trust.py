@@ -340,8 +340,47 @@ def test_a_small_value_does_not_pin_a_big_ops_buffers():
             kept.append(Value(out[0].data))
             del out
         gc.collect()
-        sizes = [_core.lib.cg_block_bytes(v._blk.ptr) for v in kept]
+        sizes = [_core.lib.cg_block_bytes(v._cg_blk.ptr) for v in kept]
         print(max(sizes) < 200_000, sizes)
     """, timeout=300)
     assert_clean_run(result)
     assert result.stdout.startswith("True"), result
+
+
+def test_no_attribute_a_user_sets_breaks_the_engine():
+    """A Value's own state is in slots named `_cg_*` (README); any other name
+    is the user's, micrograd's names included. Setting `_b` or `_h` and then
+    dropping an operand used to segfault in backward, and clearing a custom
+    node's __dict__ used to abort."""
+    result = run_python("""
+        import gc
+        from cgrad import Value
+        a, b = Value(3.0), Value(4.0)
+        c = a * b
+        c._a = c._b = 'note'; c._h = 1234; c._blk = None; c._backward_handle = None
+        del b; gc.collect()
+        junk = [Value(float(i)) * 2 for i in range(50000)]
+        c.backward()
+        print(a.grad, c._b, c._h)
+
+        x = Value(0.5)
+        out = Value(x.data * 2, (x,), 'double')
+        def _backward():
+            x.grad += 2 * out.grad
+        out._backward = _backward
+        vars(out).clear()
+        out.__dict__.update(_order=1, _custom_op=2, _backward_fn=3)
+        del _backward; gc.collect()
+        out.backward()
+        print(x.grad, out._op)
+
+        d = a + 1
+        d._op = 'mine'; d.label = 'd'
+        try:
+            d._prev = {a}
+        except AttributeError as e:
+            print('fixed' in str(e))
+        d.backward()
+        print(d._op, d.label, sorted(v.data for v in d._prev), a.grad)
+    """)
+    assert_clean_run(result, "4.0 note 1234\n2.0 double\nTrue\nmine d [1.0, 3.0] 5.0\n")
