@@ -1,0 +1,1 @@
+# The reference Value of the lecture programs: see engine.py.
