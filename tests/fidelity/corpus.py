@@ -39,6 +39,9 @@ ORDER_DEPENDENT = {
     "readme_example": r"[a-f] Value\(.*",
     # the same expression's grads, in micrograd's test_more_ops
     "micrograd_tests": r"test_more_ops .*",
+    # a first-layer weight's grad sums 4 paths, in set order: not seen to vary
+    # in 8 runs on this machine, but nothing fixes that order on another
+    "trace_graph": r"  parameter grads: .*",
     # losses after the first SGD step (step 0 is before any update)
     "demo": r"step [1-9]\d* loss .*",
     # the training loop's losses after the first update, and the final predictions
