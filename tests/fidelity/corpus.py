@@ -12,8 +12,9 @@ SHIMS = HERE / "shims"
 
 # program -> the `micrograd` its .expected output was made with:
 #   "micrograd": micrograd 0.1.0 itself, as installed (pip install micrograd==0.1.0)
-#   "lecture":   the lecture's own Value class (shims/lecture), which
-#                micrograd 0.1.0 cannot stand in for (no label, tanh, exp)
+#   "lecture_first_half", "lecture_second_half": the lecture's own Value
+#                class of that notebook (shims/lecture_*), which micrograd
+#                0.1.0 cannot stand in for (no label, tanh, exp)
 #   "seed":      the seed exercise's own Value class (shims/seed; no exp, log
 #                in micrograd 0.1.0)
 PROGRAMS = {
@@ -21,8 +22,8 @@ PROGRAMS = {
     "micrograd_tests": "micrograd",
     "trace_graph": "micrograd",
     "demo": "micrograd",
-    "lecture_manual_backward": "lecture",
-    "lecture_neuron": "lecture",
+    "lecture_first_half": "lecture_first_half",
+    "lecture_second_half": "lecture_second_half",
     "seed_exercises": "seed",
 }
 
@@ -45,7 +46,7 @@ ORDER_DEPENDENT = {
     # losses after the first SGD step (step 0 is before any update)
     "demo": r"step [1-9]\d* loss .*",
     # the training loop's losses after the first update, and the final predictions
-    "lecture_neuron": r"([1-9]\d* \S+|\[.*\])",
+    "lecture_second_half": r"([1-9]\d* \S+|\[.*\])",
 }
 
 NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")

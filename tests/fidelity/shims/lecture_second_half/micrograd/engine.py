@@ -1,10 +1,10 @@
-# The lecture's own Value, the reference for the lecture_* programs: the
+# The lecture's own Value, the reference for lecture_second_half.py: the
 # class cell of karpathy/nn-zero-to-hero,
 # lectures/micrograd/micrograd_lecture_second_half_roughly.ipynb, unchanged
 # (with the `import math` of its first cell). micrograd 0.1.0 cannot run the
-# lecture's cells (no `label`, no tanh, no exp), so the lecture_* programs'
-# .expected files are what they print on this class; tests/test_fidelity.py
-# checks that cgrad, imported in its place, prints the same.
+# lecture's cells (no `label`, no tanh, no exp), so
+# lecture_second_half.expected is what the program prints on this class;
+# tests/test_fidelity.py checks that cgrad, imported in its place, prints the same.
 import math
 
 

@@ -2,7 +2,7 @@
 # lectures/micrograd/micrograd_lecture_second_half_roughly.ipynb): its cells
 # from the Value class on, unchanged and in order, with the class cell
 # replaced by the import (the lecture's class is the reference: see
-# shims/lecture). Changes: each draw_dot(...) display is described instead
+# shims/lecture_second_half). Changes: each draw_dot(...) display is described instead
 # (describe(): counts, labels and edges by label, sorted); `n(x)` and
 # `ypred`, displayed by the notebook as reprs, are printed as their .data
 # (the lecture's repr is `Value(data=...)`, micrograd's and cgrad's add the

@@ -1,1 +1,0 @@
-# The reference Value of the lecture programs: see engine.py.
