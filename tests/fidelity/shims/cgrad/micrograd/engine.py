@@ -1,0 +1,2 @@
+# micrograd.engine on cgrad: the one name micrograd's engine defines.
+from cgrad import Value  # noqa: F401

@@ -1,0 +1,1 @@
+# The reference Value of the seed programs: see engine.py.

@@ -1,0 +1,424 @@
+"""cgrad against micrograd 0.1.0 itself, item by item of issue 13: the same
+expression on micrograd's Value and on cgrad's, compared for what a program
+can see (values and Python types of .data and .grad, reprs, graphs, errors).
+
+Tests that fail today are marked xfail(strict=True) with the item and what
+differs; the lead removes the markers as the engine changes land (strict: a
+test that starts passing fails until its marker goes)."""
+import collections
+import math
+import random
+
+import pytest
+
+mg_engine = pytest.importorskip("micrograd.engine")
+mg_nn = pytest.importorskip("micrograd.nn")
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+import cgrad  # noqa: E402
+import cgrad.nn  # noqa: E402
+import cgrad.optim  # noqa: E402
+
+MV = mg_engine.Value
+CV = cgrad.Value
+
+
+def typed(x):
+    """A number as a program sees it: its type's name and its value."""
+    return type(x).__name__, x
+
+
+def trace(root):
+    """trace_graph.ipynb's walk over _prev: the Values and edges draw_dot draws."""
+    nodes, edges, stack = set(), set(), [root]
+    while stack:
+        v = stack.pop()
+        if v not in nodes:
+            nodes.add(v)
+            for child in v._prev:
+                edges.add((child, v))
+                stack.append(child)
+    return nodes, edges
+
+
+def drawn_node_count(root):
+    """Nodes micrograd's draw_dot draws: a record per Value, plus an op node
+    for each Value that has an _op."""
+    nodes, _ = trace(root)
+    return len(nodes) + sum(1 for v in nodes if v._op)
+
+
+# ---- item 1: Python number types of .data and .grad ----------------------------
+
+# Each case: leaves a and b, an expression, then backward from its result.
+# The comparison is of (type, value) of out.data, out.grad, a.grad, b.grad.
+OPS = {
+    "a + b": lambda a, b: a + b,
+    "a * b": lambda a, b: a * b,
+    "a - b": lambda a, b: a - b,
+    "a / b": lambda a, b: a / b,
+    "a ** 2": lambda a, b: a ** 2,
+    "a ** 3 + b": lambda a, b: a ** 3 + b,
+    "a ** 0.5": lambda a, b: a ** 0.5,
+    "a ** -1": lambda a, b: a ** -1,
+    "-a": lambda a, b: -a,
+    "a.relu()": lambda a, b: a.relu(),
+    "(a * b).relu()": lambda a, b: (a * b).relu(),
+    "a + 3": lambda a, b: a + 3,
+    "a + 2.5": lambda a, b: a + 2.5,
+    "a * 3": lambda a, b: a * 3,
+    "a * 0.5": lambda a, b: a * 0.5,
+    "a - 3": lambda a, b: a - 3,
+    "a / 2": lambda a, b: a / 2,
+    "3 + a": lambda a, b: 3 + a,
+    "3 - a": lambda a, b: 3 - a,
+    "3 * a": lambda a, b: 3 * a,
+    "2.5 * a": lambda a, b: 2.5 * a,
+    "3 / a": lambda a, b: 3 / a,
+    "a * 3 + 1": lambda a, b: a * 3 + 1,
+    "(a * b + b ** 2).relu() - a / b": lambda a, b: (a * b + b ** 2).relu() - a / b,
+}
+OPERANDS = {
+    "ints": (2, 3),
+    "floats": (2.0, 3.0),
+    "int, float": (2, 0.5),
+    "negative": (-3, -1.5),
+    "ints near 2**52": (2 ** 52 + 1, 3),
+}
+FRACTIONAL_POWERS = ("a ** 0.5",)  # of a negative number: micrograd gives a complex
+
+
+def run_case(V, op, operands):
+    a, b = V(operands[0]), V(operands[1])
+    out = OPS[op](a, b)
+    out.backward()
+    return [typed(x) for x in (out.data, out.grad, a.grad, b.grad)]
+
+
+def _item1_cases():
+    """Every op with every operand set; those where micrograd holds an int
+    somewhere are xfail today (cgrad returns floats), with the ints named."""
+    for op in OPS:
+        for name, operands in OPERANDS.items():
+            if op in FRACTIONAL_POWERS and operands[0] < 0:
+                continue
+            micrograd = run_case(MV, op, operands)
+            if any(kind == "int" and abs(value) >= 2 ** 53 for kind, value in micrograd):
+                continue  # past 2**53 an int is not a float64 exactly: the README says what cgrad does
+            ints = [f"{what}={value!r}" for what, (kind, value) in
+                    zip(("data", "out.grad", "a.grad", "b.grad"), micrograd) if kind != "float"]
+            marks = [pytest.mark.xfail(strict=True, reason=(
+                f"issue 13 item 1: micrograd holds ints ({', '.join(ints)}), cgrad floats"))] if ints else []
+            yield pytest.param(op, operands, marks=marks, id=f"{op} [{name}]")
+
+
+@pytest.mark.parametrize("op, operands", _item1_cases())
+def test_item1_types_and_values_of_every_op_and_backward(op, operands):
+    assert run_case(CV, op, operands) == run_case(MV, op, operands)
+
+
+@pytest.mark.xfail(strict=True, reason="issue 13 item 1: micrograd's repr shows grad=0 (int), cgrad grad=0.0")
+def test_item1_print_value():
+    assert repr(CV(1.0)) == repr(MV(1.0)) == "Value(data=1.0, grad=0)"
+
+
+@pytest.mark.xfail(strict=True, reason="issue 13 item 1: (Value(2) * 3 + 1).data is int 7 on micrograd, 7.0 on cgrad")
+def test_item1_int_arithmetic_stays_int():
+    assert typed((CV(2) * 3 + 1).data) == typed((MV(2) * 3 + 1).data) == ("int", 7)
+
+
+@pytest.mark.xfail(strict=True, reason="issue 13 item 1: Value(-1.5).relu().data is int 0 on micrograd, 0.0 on cgrad")
+def test_item1_relu_of_negative_is_int_zero():
+    assert typed(CV(-1.5).relu().data) == typed(MV(-1.5).relu().data) == ("int", 0)
+
+
+@pytest.mark.xfail(strict=True, reason="issue 13 item 1: relu's backward is (out.data > 0) * out.grad, "
+                                       "so a.grad is int 1 on micrograd, 1.0 on cgrad")
+def test_item1_relu_backward_grad_is_bool_times_int():
+    grads = []
+    for V in (MV, CV):
+        a = V(3.0)
+        a.relu().backward()
+        grads.append(typed(a.grad))
+    assert grads[1] == grads[0] == ("int", 1)
+
+
+@pytest.mark.xfail(strict=True, reason="issue 13 item 1: Value(2.0) + 3 backpropagates int 1 into a.grad "
+                                       "on micrograd, 1.0 on cgrad")
+def test_item1_add_backpropagates_int_one():
+    grads = []
+    for V in (MV, CV):
+        a = V(2.0)
+        (a + 3).backward()
+        grads.append(typed(a.grad))
+    assert grads[1] == grads[0] == ("int", 1)
+
+
+def test_item1_float_programs_print_the_same():
+    """A float expression's data and its leaves' grads past the root already
+    agree (the root's own grad is the int 1 of item 1)."""
+    a_m, b_m, a_c, b_c = MV(-4.0), MV(2.0), CV(-4.0), CV(2.0)
+    g_m = ((a_m * b_m + b_m ** 3).relu() / 2.0 + 10.0 / (a_m - b_m) ** 2)
+    g_c = ((a_c * b_c + b_c ** 3).relu() / 2.0 + 10.0 / (a_c - b_c) ** 2)
+    g_m.backward()
+    g_c.backward()
+    assert [typed(x) for x in (g_c.data, a_c.grad, b_c.grad)] == \
+        [typed(x) for x in (g_m.data, a_m.grad, b_m.grad)]
+
+
+finite_floats = st.floats(-1e6, 1e6, allow_nan=False).filter(lambda x: abs(x) > 1e-6 or x == 0)
+small_ints = st.integers(-2 ** 17, 2 ** 17)  # (x op y) op const stays below 2**53: exact as floats too
+BINARY = {"+": lambda a, b: a + b, "*": lambda a, b: a * b, "-": lambda a, b: a - b}
+
+
+@settings(max_examples=200, deadline=None)
+@given(x=finite_floats, y=finite_floats, op=st.sampled_from(sorted(BINARY)))
+def test_item1_float_operands_give_micrograds_data(x, y, op):
+    results = [BINARY[op](V(x), V(y)).data for V in (MV, CV)]
+    assert typed(results[1]) == typed(results[0])
+
+
+@pytest.mark.xfail(strict=True, reason="issue 13 item 1: with an int operand micrograd's data and grads "
+                                       "are ints (and a + b backpropagates int 1), cgrad's floats")
+@settings(max_examples=200, deadline=None)
+@given(x=st.one_of(small_ints, finite_floats), y=st.one_of(small_ints, finite_floats),
+       const=st.one_of(small_ints, finite_floats), op=st.sampled_from(sorted(BINARY)))
+def test_item1_int_and_float_operands_and_constants(x, y, const, op):
+    seen = []
+    for V in (MV, CV):
+        a, b = V(x), V(y)
+        out = BINARY[op](BINARY[op](a, b), const)
+        out.backward()
+        seen.append([typed(v) for v in (out.data, a.grad, b.grad)])
+    assert seen[1] == seen[0]
+
+
+# ---- item 2: a childless node's _backward runs ------------------------------------
+
+@pytest.mark.xfail(strict=True, reason="issue 13 item 2: the _backward assigned to a childless node "
+                                       "never runs on cgrad: a.grad stays 0.0 (micrograd: 3)")
+def test_item2_childless_node_backward_runs():
+    grads = []
+    for V in (MV, CV):
+        a = V(2.0)
+        out = V(6.0)
+
+        def bw(a=a, out=out):
+            a.grad += 3 * out.grad
+        out._backward = bw
+        out.backward()
+        grads.append(a.grad)
+    assert grads[1] == grads[0] == 3
+
+
+@pytest.mark.xfail(strict=True, reason="issue 13 item 2: a Value subclass built with "
+                                       "super().__init__(data, _children=()) and its own _backward: "
+                                       "x.grad stays 0.0 on cgrad (micrograd: 1 - tanh(0.5)**2)")
+def test_item2_subclass_with_no_children_backpropagates():
+    grads = []
+    for V in (MV, CV):
+        class Tanh(V):
+            def __init__(self, x):
+                t = math.tanh(x.data)
+                super().__init__(t, _children=(), _op='tanh')
+
+                def _backward():
+                    x.grad += (1 - t ** 2) * self.grad
+                self._backward = _backward
+
+        x = V(0.5)
+        Tanh(x).backward()
+        grads.append(x.grad)
+    assert grads[1] == grads[0] == 1 - math.tanh(0.5) ** 2
+
+
+# ---- item 3: hooks on a built-in node's _backward --------------------------------
+
+@pytest.mark.xfail(strict=True, reason="issue 13 item 3: assigning _backward of a built-in '*' node "
+                                       "raises AttributeError on cgrad (micrograd: any node's can be "
+                                       "replaced; the wrapper runs, and the old one still backpropagates)")
+def test_item3_hook_wrapping_a_builtin_backward():
+    seen = []
+    for V in (MV, CV):
+        log = []
+        a = V(2.0)
+        b = a * 3
+        old = b._backward
+        b._backward = lambda b=b, old=old: (old(), log.append(b.grad))
+        (b + 1).backward()
+        seen.append((a.grad, log))
+    assert seen[1] == seen[0] == (3, [1])
+
+
+# ---- item 4: _op and _prev assignment -------------------------------------------
+
+def test_item4_micrograd_op_and_prev_are_plain_attributes():
+    v = MV(1.0) * 2
+    v._op = 'mine'
+    v._prev = set()
+    assert (v._op, v._prev) == ('mine', set())
+
+
+@pytest.mark.xfail(strict=True, reason="issue 13 item 4: `v._op = 'mine'` raises AttributeError on cgrad "
+                                       "(property '_op' has no setter); micrograd: a plain attribute")
+def test_item4_op_can_be_assigned():
+    v = CV(1.0) * 2
+    v._op = 'mine'
+    assert v._op == 'mine'
+    assert v.data == 2.0 and len(v._prev) == 2  # only the name changes
+
+
+@pytest.mark.xfail(strict=True, reason="issue 13 item 4: `v._prev = ...` raises \"property '_prev' of "
+                                       "'Value' object has no setter\", not an error saying the graph is "
+                                       "fixed at creation")
+def test_item4_prev_assignment_says_the_graph_is_fixed():
+    v = CV(1.0) * 2
+    with pytest.raises((AttributeError, TypeError)) as caught:
+        v._prev = {CV(3.0)}
+    assert "creat" in str(caught.value).lower()  # "fixed when the Value is created" or the like
+    assert len(v._prev) == 2  # and the graph is unchanged
+
+
+# ---- item 5: nn shows micrograd's graph ---------------------------------------------
+
+def _neuron_output(nn, V):
+    random.seed(1337)
+    n = nn.Neuron(2)
+    y = n([V(1.0), V(-2.0)])
+    y.backward()
+    return y
+
+
+@pytest.mark.xfail(strict=True, reason="issue 13 item 5: trace_graph.ipynb draws nn.Neuron(2) as 15 nodes "
+                                       "on micrograd ('*', '*', '+', '+', 'ReLU' and 10 Values); cgrad's is "
+                                       "9 (a fused 'dot' and 'ReLU')")
+def test_item5_neuron_graph_as_draw_dot_counts_it():
+    m, c = _neuron_output(mg_nn, MV), _neuron_output(cgrad.nn, CV)
+    assert drawn_node_count(m) == 15
+    assert drawn_node_count(c) == drawn_node_count(m)
+
+
+@pytest.mark.xfail(strict=True, reason="issue 13 item 5: walking an MLP's _prev finds "
+                                       "{'': 39, '*': 28, '+': 28, 'ReLU': 8} (103 Values) on micrograd, "
+                                       "{'': 39, 'dot': 9, 'ReLU': 8} (56) on cgrad")
+def test_item5_mlp_graph_walk_sees_micrographs_ops_data_and_grads():
+    seen = []
+    for nn, V in ((mg_nn, MV), (cgrad.nn, CV)):
+        random.seed(1337)
+        model = nn.MLP(2, [4, 4, 1])
+        out = model([V(0.5), V(-1.5)])
+        out.backward()
+        nodes, edges = trace(out)
+        ops = collections.Counter(v._op for v in nodes)
+        values = sorted((v._op, round(v.data, 9), round(v.grad, 9)) for v in nodes)  # (micrograd's set order moves last bits)
+        seen.append((ops, len(edges), values))
+    assert seen[1] == seen[0]
+
+
+@pytest.mark.xfail(strict=True, reason="issue 13 item 5: cgrad.draw_dot of a cgrad.nn.Neuron(2) draws "
+                                       "9 nodes, micrograd's graph is 15")
+def test_item5_cgrad_draw_dot_of_a_neuron():
+    pytest.importorskip("graphviz")
+    dot = cgrad.draw_dot(_neuron_output(cgrad.nn, CV))
+    drawn = [line for line in dot.body if "->" not in line and "label=" in line]
+    assert len(drawn) == drawn_node_count(_neuron_output(mg_nn, MV)) == 15
+
+
+# ---- item 6: numpy ---------------------------------------------------------------------
+
+np = pytest.importorskip("numpy")
+
+
+@pytest.mark.xfail(strict=True, reason="issue 13 item 6: Value(np.array(2.0)) raises TypeError "
+                                       "\"a Value holds a real number, not 'ndarray'\" on cgrad; micrograd "
+                                       "computes with the 0-d array")
+def test_item6_zero_d_array():
+    seen = []
+    for V in (MV, CV):
+        a = V(np.array(2.0))
+        out = a * 3 + a ** 2
+        out.backward()
+        seen.append((float(a.data), float(out.data), float(a.grad)))
+    assert seen[1] == seen[0] == (2.0, 10.0, 7.0)
+
+
+@pytest.mark.xfail(strict=True, reason="issue 13 item 6: the TypeError for a multi-element array does not "
+                                       "point to cgrad.values (\"a Value holds a real number, not 'ndarray'\")")
+def test_item6_multi_element_array_points_to_values():
+    with pytest.raises(TypeError, match=r"cgrad\.values"):
+        CV(np.array([1.0, 2.0]))
+
+
+def test_item6_float32_is_computed_in_float64():
+    """Kept on purpose (issue 13 item 6): micrograd computes a float32 scalar
+    in float32, cgrad in float64; the README lists it among the differences."""
+    x = np.float32(0.1)
+    assert (CV(x) * 3).data == float(x) * 3
+    assert (MV(x) * 3).data == x * np.float32(3)
+    assert (CV(x) * 3).data != float((MV(x) * 3).data)  # (compared as float64s)
+
+
+def test_item6_float64_values_agree():
+    """micrograd keeps an np.float64 as it is (demo.ipynb's Values hold
+    np.float64), cgrad a float: the same numbers (np.float64 is a float)."""
+    x = np.float64(0.1)
+    m, c = MV(x) * 3 + 1, CV(x) * 3 + 1
+    assert isinstance(m.data, float) and isinstance(c.data, float)
+    assert c.data == m.data
+
+
+@pytest.mark.xfail(strict=True, reason="not an issue 13 item, found with demo.ipynb's inputs: micrograd keeps "
+                                       "an np.float64 (list(map(Value, xrow)) of a numpy row) and its grads "
+                                       "become np.float64, so with numpy >= 2 a printed list shows "
+                                       "[np.float64(0.5), np.float64(-1.0), np.float64(0.5)]; cgrad prints "
+                                       "[0.5, -1.0, 0.5]")
+def test_numpy_float64_data_prints_as_on_micrograd():
+    printed = []
+    for V in (MV, CV):
+        a, b = map(V, np.array([0.5, -1.0]))
+        out = a * b + 1
+        out.backward()
+        printed.append(repr([a.data, b.data, out.data, a.grad, b.grad]))
+    assert printed[1] == printed[0]
+
+
+# ---- item 7: small ones -------------------------------------------------------------------
+
+@pytest.mark.xfail(strict=True, reason="issue 13 item 7: cgrad.nn.Neuron(0)([]) raises ValueError "
+                                       "'ws must not be empty'; micrograd returns relu(Value(0)), data 0")
+def test_item7_neuron_with_no_inputs():
+    random.seed(0)
+    m = mg_nn.Neuron(0)([])
+    c = cgrad.nn.Neuron(0)([])
+    assert c.data == m.data == 0
+    assert c._op == m._op == 'ReLU'
+
+
+@pytest.mark.xfail(strict=True, reason="issue 13 item 7: SGD([1.0]) raises AttributeError "
+                                       "\"'float' object has no attribute '_h'\", not an error saying "
+                                       "parameters must be Values")
+def test_item7_sgd_of_numbers_says_parameters_must_be_values():
+    with pytest.raises((TypeError, ValueError)) as caught:
+        cgrad.optim.SGD([1.0], lr=0.1)
+    assert "Value" in str(caught.value) and "_h" not in str(caught.value)
+
+
+@pytest.mark.xfail(strict=True, reason="issue 13 item 7: a Value subclass whose __init__ skips "
+                                       "super().__init__ fails at first use with AttributeError "
+                                       "\"'Sub' object has no attribute '_h'\", which does not name the cause")
+def test_item7_subclass_skipping_super_init_gets_a_clear_error():
+    def make(V):
+        class Sub(V):
+            def __init__(self, data):  # sets micrograd's attributes itself, no super().__init__
+                self.data = data
+                self.grad = 0
+                self._backward = lambda: None
+                self._prev = set()
+                self._op = ''
+        return Sub
+
+    assert (make(MV)(2.0) * 2).data == 4.0  # micrograd: plain attributes, it works
+    with pytest.raises(Exception) as caught:
+        make(CV)(2.0) * 2
+    assert "__init__" in str(caught.value)
