@@ -434,7 +434,7 @@ class Value(DerivedOps):
     @_prev.setter
     def _prev(self, children):
         raise AttributeError(
-            "cgrad's graph is fixed when a node is made: its operands live in C and its backward "
+            "cgrad's graph is fixed when a node is created: its operands live in C and its backward "
             "already uses them. Make a new Value instead, e.g. Value(data, _children=..., _op=...) "
             "with its own _backward.")
 
