@@ -24,7 +24,7 @@ How it measures, and why:
 - gc.collect() runs between measurements (never inside one), so each starts
   from a clean heap and no graph's garbage is charged to the next engine.
 - Every timed loop keeps what it computes (the per-op loop stores each
-  result in a ring of slots): PyPy's JIT removes pure-Python work whose
+  result in a list, for ten ops): PyPy's JIT removes pure-Python work whose
   result is dropped, which would time nothing. Before timing, every
   workload runs untimed, enough rounds on PyPy for its JIT to compile it.
 - Every measurement cross-checks the engines: softmax-NLL op by op must give
@@ -70,7 +70,7 @@ from .measure import (Progress, SilentProgress, calls_per_timing, cycle_collecto
 from .memory import bench_memory, count_nodes, memory_probe, rss_bytes, run_memory_probe
 from .mlp import (MLP_GOALS, MLP_SEED, MLP_TOLERANCE, REPLAY_CHECK_STEPS, REPLAY_TOLERANCE, RebuildSteps,
                   ReplaySteps, bench_mlp, check_mlp_losses, check_replay, mlp_problem, mlp_runners, mlp_targets)
-from .ops import KEPT_RESULTS, OP_UNROLL, OPS, bench_ops, compile_op_loop, time_op
+from .ops import OP_UNROLL, OPS, bench_ops, compile_op_loop, time_op
 from .plot import PLOT_HINT, PLOT_SECTIONS, plot_softmax, require_matplotlib, softmax_series
 from .report import format_number, format_ratio, print_report, table_blocks, table_lines
 from .rows import SECTIONS, Section, Target, make_row, section
@@ -79,7 +79,7 @@ from .seed import SEED, build_softmax_nll, softmax, softmax_inputs
 from .softmax import bench_softmax, check_same_results
 
 __all__ = [
-    "BASELINE_COLUMNS", "COLUMNS", "CONFIGS", "ENGINE_COLUMNS", "ENGINES", "FUSED_TOLERANCE", "KEPT_RESULTS",
+    "BASELINE_COLUMNS", "COLUMNS", "CONFIGS", "ENGINE_COLUMNS", "ENGINES", "FUSED_TOLERANCE",
     "MLP_GOALS", "MLP_SEED", "MLP_TOLERANCE", "OPS", "OP_UNROLL", "PLOT_HINT", "PLOT_SECTIONS", "RATIOS",
     "REPLAY_CHECK_STEPS", "REPLAY_TOLERANCE", "SECTIONS", "SEED", "VARIANTS",
     "BenchmarkError", "Config", "Progress", "RebuildSteps", "ReplaySteps", "Section", "SilentProgress", "Target",
