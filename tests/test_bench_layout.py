@@ -38,11 +38,13 @@ def test_sections_run_in_the_order_of_their_letters():
         bench.section("x", "no letter")
 
 
-def test_seed_module_needs_only_the_standard_library():
-    # tools/ab.py loads it by path, beside two builds of cgrad.
-    imports = [line for line in (BENCH_DIR / "seed.py").read_text().splitlines()
+@pytest.mark.parametrize("name, expected", [("seed.py", ["import random"]),
+                                            ("oploop.py", ["from time import perf_counter"])])
+def test_modules_tools_ab_loads_need_only_the_standard_library(name, expected):
+    # tools/ab.py loads them by path, beside two builds of cgrad.
+    imports = [line for line in (BENCH_DIR / name).read_text().splitlines()
                if line.startswith(("import ", "from "))]
-    assert imports == ["import random"]
+    assert imports == expected
 
 
 def test_memory_probe_mode_runs_as_a_module():

@@ -42,8 +42,9 @@ Where things are:
   rows.py: the row shape, targets and the section registry;
   measure.py: collector on/off, timing loops, progress, the interpreter.
 - The workloads, one section each, with how each is timed: seed.py (the
-  seed's softmax-NLL code and inputs) and softmax.py (a), ops.py (b),
-  chain.py (c), memory.py (d), fused.py (e), mlp.py (f, rebuilt and replayed).
+  seed's softmax-NLL code and inputs) and softmax.py (a), oploop.py (the
+  per-op loop) and ops.py (b), chain.py (c), memory.py (d), fused.py (e),
+  mlp.py (f, rebuilt and replayed).
 - baselines.py: micrograd's loading and the torch worker process.
 - runner.py: one run of every section; report.py: the table; plot.py: --plot;
   cli.py and __main__.py: the command line.
@@ -70,7 +71,8 @@ from .measure import (Progress, SilentProgress, calls_per_timing, cycle_collecto
 from .memory import bench_memory, count_nodes, memory_probe, rss_bytes, run_memory_probe
 from .mlp import (MLP_GOALS, MLP_SEED, MLP_TOLERANCE, REPLAY_CHECK_STEPS, REPLAY_TOLERANCE, RebuildSteps,
                   ReplaySteps, bench_mlp, check_mlp_losses, check_replay, mlp_problem, mlp_runners, mlp_targets)
-from .ops import OP_UNROLL, OPS, bench_ops, compile_op_loop, time_op
+from .oploop import OP_UNROLL, compile_op_loop, time_op
+from .ops import OPS, bench_ops
 from .plot import PLOT_HINT, PLOT_SECTIONS, plot_softmax, require_matplotlib, softmax_series
 from .report import format_number, format_ratio, print_report, table_blocks, table_lines
 from .rows import SECTIONS, Section, Target, make_row, section
