@@ -38,11 +38,11 @@ def parse_args(argv):
                              "(rebuilt, replayed) with cgrad and micrograd under CPython and under PyPy, each in a "
                              "subprocess, and the ratios across them (--quick: fewer repeats; --tiny: small sizes)")
     parser.add_argument("--pypy", metavar="PATH",
-                        help="the PyPy interpreter for --compare-interpreters when running on CPython "
-                             "(default: $CGRAD_PYPY, an executable or a venv, else pypy3)")
+                        help="the PyPy interpreter (or its venv) for --compare-interpreters when running on "
+                             "CPython (default: $CGRAD_PYPY, an executable or a venv, else pypy3)")
     parser.add_argument("--cpython", metavar="PATH",
-                        help="the CPython interpreter for --compare-interpreters when running on PyPy "
-                             "(default: python3)")
+                        help="the CPython interpreter (or its venv) for --compare-interpreters when running "
+                             "on PyPy (default: python3)")
     # Internal: one interpreter's side of --compare-interpreters (see interpreters.run_worker).
     parser.add_argument("--interpreter-worker", metavar="MODE", choices=sorted(INTERPRETER_CONFIGS),
                         help=argparse.SUPPRESS)
@@ -51,7 +51,10 @@ def parse_args(argv):
     # Internal: one memory measurement in a fresh process (see run_memory_probe).
     parser.add_argument("--memory-probe", nargs=3, metavar=("ENGINE", "GRAPH", "N"),
                         help=argparse.SUPPRESS)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.compare_interpreters and (args.only or args.plot):
+        parser.error("--compare-interpreters runs workloads of its own: no --only or --plot with it")
+    return args
 
 
 def main(argv=None):

@@ -31,14 +31,15 @@ class InterpreterConfig:
     mode: str
     softmax_n: int          # logits of the timed softmax-NLL
     softmax_repeats: int
-    warm_up_n: int          # logits of the warm-up rounds (then one untimed round at softmax_n)
+    warm_up_n: int          # logits of the warm-up rounds (then one untimed round at softmax_n): with
+                            # WARM_UP_ROUNDS, well over the thousand iterations before PyPy compiles a loop
     mlp_steps: int          # timed steps of each MLP variant, after its warm-up steps
 
 
 INTERPRETER_CONFIGS = {
     "full": InterpreterConfig("full", softmax_n=10_000, softmax_repeats=7, warm_up_n=1_000, mlp_steps=20),
     "quick": InterpreterConfig("quick", softmax_n=10_000, softmax_repeats=3, warm_up_n=1_000, mlp_steps=8),
-    "tiny": InterpreterConfig("tiny", softmax_n=200, softmax_repeats=2, warm_up_n=50, mlp_steps=2),
+    "tiny": InterpreterConfig("tiny", softmax_n=200, softmax_repeats=2, warm_up_n=200, mlp_steps=2),
 }
 # The demo's learning rate falls by 0.9 / 100 a step: warm-up and timed steps
 # together stay under 100 so that it stays positive.

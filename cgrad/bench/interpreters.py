@@ -19,7 +19,7 @@ import sys
 
 from .baselines import child_env
 from .measure import describe_interpreter, interpreter_info
-from .report import format_number, format_ratio
+from .report import format_number
 
 IMPLEMENTATIONS = ("CPython", "PyPy")
 PROBE = "import json, platform; print(json.dumps(platform.python_implementation()))"
@@ -29,14 +29,15 @@ class InterpreterMissing(Exception):
     """The other interpreter cannot run the comparison (the message says why)."""
 
 
+def executable(path):
+    """An interpreter given as an executable or as a venv directory."""
+    return os.path.join(path, "bin", "python") if os.path.isdir(path) else path
+
+
 def default_pypy():
-    """$CGRAD_PYPY (an executable, or a venv directory with bin/python),
-    else pypy3 on the PATH, else None."""
-    configured = os.environ.get("CGRAD_PYPY")
-    if configured:
-        venv_python = os.path.join(configured, "bin", "python")
-        return venv_python if os.path.isdir(configured) else configured
-    return shutil.which("pypy3")
+    """$CGRAD_PYPY (an executable, or a venv directory), else pypy3 on the
+    PATH, else None."""
+    return executable(os.environ["CGRAD_PYPY"]) if os.environ.get("CGRAD_PYPY") else shutil.which("pypy3")
 
 
 def interpreter_paths(pypy=None, cpython=None):
@@ -48,7 +49,7 @@ def interpreter_paths(pypy=None, cpython=None):
         raise InterpreterMissing(f"--compare-interpreters runs on CPython or PyPy, not {current}")
     other = "PyPy" if current == "CPython" else "CPython"
     given = pypy if other == "PyPy" else cpython
-    path = given or (default_pypy() if other == "PyPy" else shutil.which("python3"))
+    path = executable(given) if given else default_pypy() if other == "PyPy" else shutil.which("python3")
     option = "--pypy" if other == "PyPy" else "--cpython"
     if not path:
         hint = " or set CGRAD_PYPY to a PyPy venv" if other == "PyPy" else ""
@@ -61,7 +62,24 @@ def interpreter_paths(pypy=None, cpython=None):
     if found != other:
         raise InterpreterMissing(f"{path!r} is not a {other} interpreter (it says {found or done.stderr.strip()!r}); "
                                  f"give one with {option} PATH")
+    check_imports_cgrad(other, path)
     return {current: sys.executable, other: path}
+
+
+def build_hint(path):
+    package_parent = child_env()["PYTHONPATH"].split(os.pathsep)[0]
+    return (f"Build cgrad for it with `cd {package_parent} && {path} setup.py build_ext --inplace` "
+            f"and install numpy and cffi for it (e.g. in a venv: `{path} -m venv DIR && DIR/bin/pip install "
+            f"'numpy<2' cffi setuptools`, then --pypy DIR/bin/python or CGRAD_PYPY=DIR)")
+
+
+def check_imports_cgrad(implementation, path):
+    """Before anything is measured: the other interpreter imports this cgrad."""
+    done = subprocess.run([path, "-c", "import cgrad"], env=child_env(), capture_output=True, text=True,
+                          timeout=300)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["(no message)"])[-1]
+        raise InterpreterMissing(f"{implementation} ({path}) cannot import this cgrad: {last}. {build_hint(path)}")
 
 
 def run_worker(implementation, path, mode):
@@ -71,11 +89,8 @@ def run_worker(implementation, path, mode):
     done = subprocess.run(command, env=child_env(), stdout=subprocess.PIPE, stderr=None, text=True,
                           check=False)
     if done.returncode != 0:
-        package_parent = child_env()["PYTHONPATH"].split(os.pathsep)[0]
-        raise InterpreterMissing(
-            f"the {implementation} run ({' '.join(command)}) failed with status {done.returncode} (its "
-            f"stderr is above). If cgrad or its dependencies do not import there: build cgrad for it with "
-            f"`cd {package_parent} && {path} setup.py build_ext --inplace`, and install numpy and cffi for it.")
+        raise InterpreterMissing(f"the {implementation} run ({' '.join(command)}) failed with status "
+                                 f"{done.returncode}: its stderr is above")
     result = json.loads(done.stdout)
     result["loadavg_before"], result["loadavg_after"] = loadavg_before, os.getloadavg()
     return result
@@ -136,6 +151,13 @@ def cross_ratios(runs):
         a, b = median(*top), median(*bottom)
         ratios[label] = a / b if a is not None and b else None
     return ratios
+
+
+def format_ratio(x):
+    """Ratios across interpreters run either way of 1: two significant digits."""
+    if x is None:
+        return "-"
+    return f"{x:,.0f}x" if x >= 100 else f"{x:.2g}x"
 
 
 def print_comparison(result, stream=None):
