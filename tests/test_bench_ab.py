@@ -1,9 +1,11 @@
 """tools/ab.py, the in-process A/B harness, comparing HEAD with HEAD at its
-tiny sizes: two builds really loaded side by side, and every workload timed
-on both. Skips outside a git checkout (an sdist or installed-wheel run)."""
+tiny sizes: two builds really loaded side by side, every workload timed on
+both, the ratios paired round by round. Skips outside a git checkout (an
+sdist or installed-wheel run)."""
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 
@@ -33,10 +35,13 @@ def test_ab_compares_two_distinct_builds_of_head():
     summary = report["summary"]
     assert list(summary) == ["a + b, ns/op", "a * b, ns/op", "a.tanh(), ns/op",
                              "softmax-NLL N=200 build, ms", "  its backward, ms"]
+    # No bound on the ratios (the same build twice should give about 1, but at
+    # these sizes one preemption on a shared machine moves a ratio 7x): the
+    # ratio must be the median of the rounds' paired other/base ratios.
     for name, s in summary.items():
-        assert len(report["times"][name]["base"]) == len(report["times"][name]["other"]) == 3
-        assert s["base"] > 0 and s["other"] > 0
+        times = report["times"][name]
+        assert len(times["base"]) == len(times["other"]) == 3
+        assert all(t > 0 for t in times["base"] + times["other"])
+        assert s["base"] == statistics.median(times["base"]) and s["other"] == statistics.median(times["other"])
+        assert s["ratio"] == statistics.median(o / b for b, o in zip(times["base"], times["other"]))
         assert s["ratio_q1"] <= s["ratio"] <= s["ratio_q3"]
-        # The same build twice: not a speed claim, a check that like is compared
-        # with like (a swapped or missing timing would be far off).
-        assert 0.2 < s["ratio"] < 5, (name, s)
