@@ -12,7 +12,9 @@ import sys
 import pytest
 
 import cgrad
-from cgrad import bench
+from cgrad import bench, demo
+from cgrad.bench import fused, mlp
+from cgrad.nn import MLP as CgradMLP
 from cgrad.reference import Value as ReferenceValue
 
 TINY = bench.CONFIGS["tiny"]
@@ -238,8 +240,8 @@ def test_fused_cross_checks_ran(tiny_result):
 
 
 def test_fused_without_micrograd_or_torch(monkeypatch):
-    monkeypatch.setattr(bench, "load_micrograd", lambda: None)
-    monkeypatch.setattr(bench, "start_torch_worker", lambda: None)
+    monkeypatch.setattr(fused, "load_micrograd", lambda: None)
+    monkeypatch.setattr(fused, "start_torch_worker", lambda: None)
     config = dataclasses.replace(TINY, softmax_repeats={20: 1})
     (row,) = bench.bench_fused(config, bench.SilentProgress())
     assert row["micrograd"] is None and row["torch"] is None and row["cgrad"] > 0
@@ -281,7 +283,7 @@ def test_fused_section_refuses_engines_that_disagree(monkeypatch):
     # with cgrad's fused loss.
     monkeypatch.setitem(bench.ENGINES, "reference", FarSkewedExp)
     if not HAVE_MICROGRAD:
-        monkeypatch.setattr(bench, "start_torch_worker", lambda: None)
+        monkeypatch.setattr(fused, "start_torch_worker", lambda: None)
     with pytest.raises(bench.BenchmarkError, match="fused softmax-NLL N=10"):
         bench.bench_fused(TINY, bench.SilentProgress())
 
@@ -362,12 +364,12 @@ def test_mlp_steps_are_the_demos():
     # One step of the bench's loop is a step of demo.train, and a replayed
     # step one of demo.train_replayed: the same losses.
     config = dataclasses.replace(TINY, mlp_points=100, mlp_layers=(16, 16, 1))
-    rebuild = bench.RebuildSteps(cgrad.Value, bench.CgradMLP, config)
+    rebuild = bench.RebuildSteps(cgrad.Value, CgradMLP, config)
     replay = bench.ReplaySteps(config)
     for _ in range(3):
         rebuild.step()
         replay.step()
-    _, _, demo_losses, _ = bench.demo.train("cgrad", 3)
+    _, _, demo_losses, _ = demo.train("cgrad", 3)
     assert [rebuild.losses[k] for k in range(3)] == pytest.approx(demo_losses, rel=1e-12, abs=0)
     assert [replay.losses[k] for k in range(3)] == pytest.approx(demo_losses, rel=1e-12, abs=0)
 
@@ -388,13 +390,13 @@ def test_mlp_section_refuses_engines_that_disagree(monkeypatch):
 
 
 def test_replay_check_refuses_replays_that_drift(monkeypatch):
-    train_replayed = bench.demo.train_replayed
+    train_replayed = demo.train_replayed
 
     def drifting(steps):
         model, Value, losses, accuracies = train_replayed(steps)
         return model, Value, [x * (1 + 1e-10) for x in losses], accuracies
 
-    monkeypatch.setattr(bench.demo, "train_replayed", drifting)
+    monkeypatch.setattr(demo, "train_replayed", drifting)
     with pytest.raises(bench.BenchmarkError, match="graph replay: step 0"):
         bench.check_replay(3)
 
@@ -410,7 +412,7 @@ def test_mlp_targets_name_their_baseline():
 
 
 def test_mlp_without_micrograd(monkeypatch):
-    monkeypatch.setattr(bench, "load_micrograd", lambda: None)
+    monkeypatch.setattr(mlp, "load_micrograd", lambda: None)
     config = dataclasses.replace(TINY, mlp_steps=1)
     rows = bench.bench_mlp(config, bench.SilentProgress())
     assert [row["metric"] for row in rows] == MLP_VARIANTS

@@ -1,0 +1,156 @@
+"""What each interpreter measures for --compare-interpreters, in a process
+of its own (python -m cgrad.bench --interpreter-worker MODE, one JSON
+document on stdout): the seed's softmax-NLL op by op (build, then backward)
+and the moons demo's MLP step (rebuilt with cgrad.nn, and replayed), on cgrad
+and, when it imports on this interpreter, on micrograd.
+
+Every workload first runs untimed, enough rounds on PyPy for its JIT to
+compile it (measure.WARM_UP_ROUNDS), and every timed round keeps what it
+computes (the logits and loss, the losses of each step) until after its
+timing, so that no JIT can drop the work. The collector is on, as users run."""
+import contextlib
+import gc
+import statistics
+import sys
+from dataclasses import dataclass
+from time import perf_counter
+
+import cgrad
+from cgrad.nn import MLP as CgradMLP
+
+from .baselines import load_micrograd, micrograd_recursion_limit, package_version, seed_ops_on
+from .config import CONFIGS
+from .fused import check_close
+from .measure import ON_PYPY, WARM_UP_ROUNDS, interpreter_info, recursion_limit
+from .mlp import RebuildSteps, ReplaySteps
+from .seed import build_softmax_nll, softmax_inputs
+
+
+@dataclass
+class InterpreterConfig:
+    mode: str
+    softmax_n: int          # logits of the timed softmax-NLL
+    softmax_repeats: int
+    warm_up_n: int          # logits of the warm-up rounds (then one untimed round at softmax_n): with
+                            # WARM_UP_ROUNDS, well over the thousand iterations before PyPy compiles a loop
+    mlp_steps: int          # timed steps of each MLP variant, after its warm-up steps
+
+
+INTERPRETER_CONFIGS = {
+    "full": InterpreterConfig("full", softmax_n=10_000, softmax_repeats=7, warm_up_n=1_000, mlp_steps=20),
+    "quick": InterpreterConfig("quick", softmax_n=10_000, softmax_repeats=3, warm_up_n=1_000, mlp_steps=8),
+    "tiny": InterpreterConfig("tiny", softmax_n=200, softmax_repeats=2, warm_up_n=200, mlp_steps=2),
+}
+# The demo's learning rate falls by 0.9 / 100 a step: warm-up and timed steps
+# together stay under 100 so that it stays positive.
+MLP_WARM_UP_STEPS = 20 if ON_PYPY else 2
+
+
+def time_softmax(Value, xs, label, repeats):
+    """{"build", "backward", "total": [seconds]} of `repeats` rounds of the
+    seed's softmax-NLL, and the first round's (loss, grads)."""
+    seconds = {"build": [], "backward": [], "total": []}
+    first = None
+    for _ in range(repeats):
+        gc.collect()
+        t0 = perf_counter()
+        logits, loss = build_softmax_nll(Value, xs, label)
+        t1 = perf_counter()
+        loss.backward()
+        t2 = perf_counter()
+        seconds["build"].append(t1 - t0)
+        seconds["backward"].append(t2 - t1)
+        seconds["total"].append(t2 - t0)
+        if first is None:
+            first = (loss.data, [v.grad for v in logits])
+        del logits, loss
+    return seconds, first
+
+
+def softmax_engines(micrograd):
+    engines = {"cgrad": cgrad.Value}
+    if micrograd:
+        engines["micrograd"] = micrograd[0]
+    return engines
+
+
+def measure_softmax(config, micrograd):
+    xs, label = softmax_inputs(config.softmax_n)
+    warm_xs, warm_label = softmax_inputs(config.warm_up_n)
+    result = {"n": config.softmax_n, "repeats": config.softmax_repeats, "engines": {}}
+    firsts = {}
+    with contextlib.ExitStack() as stack:
+        if micrograd:
+            stack.enter_context(seed_ops_on(micrograd[0]))
+            stack.enter_context(recursion_limit(micrograd_recursion_limit(config.softmax_n)))
+        for engine, Value in softmax_engines(micrograd).items():
+            progress(f"softmax-NLL N={config.softmax_n:,} {engine}: warming up")
+            time_softmax(Value, warm_xs, warm_label, WARM_UP_ROUNDS)
+            time_softmax(Value, xs, label, 1)
+            progress(f"softmax-NLL N={config.softmax_n:,} {engine}: timing")
+            seconds, firsts[engine] = time_softmax(Value, xs, label, config.softmax_repeats)
+            result["engines"][engine] = seconds
+    result["loss"] = firsts["cgrad"][0]
+    if "micrograd" in firsts:
+        result["micrograd_max_diff"] = check_close(f"softmax-NLL N={config.softmax_n:,}", "cgrad",
+                                                   firsts["cgrad"], "micrograd", firsts["micrograd"])
+    return result
+
+
+def mlp_variants(bench_config, micrograd):
+    makers = {
+        "cgrad.nn": lambda: RebuildSteps(cgrad.Value, CgradMLP, bench_config),
+        "cgrad.nn, replayed": lambda: ReplaySteps(bench_config),
+    }
+    if micrograd:
+        makers["micrograd"] = lambda: RebuildSteps(micrograd[0], micrograd[1].MLP, bench_config)
+    return makers
+
+
+def measure_mlp(config, micrograd):
+    bench_config = CONFIGS["tiny" if config.mode == "tiny" else "full"]  # the demo's size but in tiny runs
+    result = {"points": bench_config.mlp_points, "layers": list(bench_config.mlp_layers),
+              "warm_up_steps": MLP_WARM_UP_STEPS, "steps": config.mlp_steps, "engines": {}, "losses": {}}
+    for variant, make in mlp_variants(bench_config, micrograd).items():
+        progress(f"MLP step {variant}: warming up")
+        steps = make()
+        for _ in range(MLP_WARM_UP_STEPS):
+            steps.step()
+        progress(f"MLP step {variant}: timing")
+        seconds = []
+        for _ in range(config.mlp_steps):
+            t0 = perf_counter()
+            steps.step()  # its loss is recorded in steps.losses
+            seconds.append(perf_counter() - t0)
+        result["engines"][variant] = seconds
+        result["losses"][variant] = [steps.losses[k] for k in sorted(steps.losses)]
+        steps.release()
+        gc.collect()
+    return result
+
+
+def progress(text):
+    sys.stderr.write(f"[{interpreter_info()['implementation']}] {text}\n")
+    sys.stderr.flush()
+
+
+def interpreter_worker(mode):
+    """The child's whole run: a JSON-ready dict of every timing (seconds)."""
+    config = INTERPRETER_CONFIGS[mode]
+    micrograd = load_micrograd()
+    gc.enable()
+    result = {
+        "interpreter": interpreter_info(),
+        "mode": mode,
+        "cgrad_version": cgrad.__version__,
+        "cgrad_file": cgrad.__file__,
+        "micrograd_version": package_version("micrograd") if micrograd else None,
+        "warm_up_rounds": WARM_UP_ROUNDS,
+        "softmax": measure_softmax(config, micrograd),
+        "mlp": measure_mlp(config, micrograd),
+    }
+    for workload in ("softmax", "mlp"):
+        result[workload]["medians"] = {
+            engine: statistics.median(seconds["total"] if workload == "softmax" else seconds)
+            for engine, seconds in result[workload]["engines"].items()}
+    return result
