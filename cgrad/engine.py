@@ -79,8 +79,11 @@ def as_float(x):
     TypeError naming the type for anything else."""
     if isinstance(x, (float, int)):
         return float(x)
-    if isinstance(x, np.generic) and x.dtype.kind in "biuf":
-        return float(x)
+    if isinstance(x, (np.generic, np.ndarray)) and x.dtype.kind in "biuf":
+        if x.ndim == 0:  # a numpy scalar or a 0-d array, as micrograd takes them
+            return float(x)
+        raise TypeError(f"a Value holds one number, not an array of shape {x.shape}: "
+                        "cgrad.values(array) makes a Value for each of its numbers")
     raise TypeError(f"a Value holds a real number, not {type(x).__name__!r}")
 
 
@@ -258,6 +261,14 @@ class Value(DerivedOps):
     # _cg_state: a _State, set only on the few Values that need one
     __slots__ = ("_cg_h", "_cg_blk", "_cg_a", "_cg_b", "_cg_state", "__dict__")
     label = ""
+
+    def __init_subclass__(cls, **kwargs):
+        """A subclass's __init__ must make the node (super().__init__): say so
+        at once, not at the first op, when it does not."""
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is not None:
+            cls.__init__ = _checked_init(init)
 
     def __init__(self, data, _children=(), _op="", label=""):
         x = data if type(data) is float else as_float(data)
@@ -463,6 +474,26 @@ class Value(DerivedOps):
         with its attributes (label, optimizer state, ...). The graph behind a
         non-leaf Value is not saved: it comes back as a leaf."""
         return (_leaf, (self.data, self.grad), dict(self.__dict__) or None)
+
+
+def _checked_init(init):
+    """A Value subclass's __init__, which must leave a node behind."""
+    @functools.wraps(init)
+    def __init__(self, *args, **kwargs):
+        try:
+            init(self, *args, **kwargs)
+        except AttributeError as exc:
+            if "_cg_" not in str(exc):
+                raise
+            raise TypeError(_NO_NODE.format(type(self).__name__)) from exc
+        if not hasattr(self, "_cg_h"):
+            raise TypeError(_NO_NODE.format(type(self).__name__))
+    return __init__
+
+
+_NO_NODE = ("{} is a subclass of cgrad.Value whose __init__ did not call Value.__init__ "
+            "(super().__init__(data, _children, _op)): cgrad's Value keeps its data in a C node, "
+            "which that call makes")
 
 
 def _run_callbacks(sweep):

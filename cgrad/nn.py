@@ -45,9 +45,11 @@ class Neuron(Module):
 
     def __call__(self, x):
         x = _as_inputs(x)
-        if len(x) != len(self.w):  # zip's truncation, as in micrograd
-            n = min(len(x), len(self.w))
-            act = dot(self.w[:n], x[:n], self.b) if n else self.b + 0
+        n = min(len(x), len(self.w))  # zip's truncation, as in micrograd
+        if n == 0:
+            act = self.b  # micrograd's sum((), self.b) is self.b itself
+        elif n != len(x) or n != len(self.w):
+            act = dot(self.w[:n], x[:n], self.b)
         else:
             act = dot(self.w, x, self.b)
         return act.relu() if self.nonlin else act
@@ -109,7 +111,7 @@ def _all_neurons_at_once(layer, x):
     neurons = layer.neurons
     xs, x_nodes = snapshot(x)
     params = _layer_params(layer)
-    if params is None or params[0] != len(xs):
+    if params is None or params[0] != len(xs) or not xs:
         return None
     n_in, relu, weights, w_nodes, b_nodes = params
     n_out = len(neurons)

@@ -8,12 +8,18 @@ so a schedule can change them between steps.
 import numpy as np
 
 from ._core import ffi, lib
+from .engine import Value
 from .functional import snapshot
 
 
 class Optimizer:
     def __init__(self, params, lr):
-        self.params, self._nodes = snapshot(list(params))
+        params = list(params)
+        for p in params:
+            if not isinstance(p, Value):
+                raise TypeError(f"{type(self).__name__}: parameters must be Values (model.parameters()), "
+                                f"not {type(p).__name__!r}")
+        self.params, self._nodes = snapshot(params)
         self.lr = lr
         self.steps = 0
 

@@ -325,9 +325,6 @@ def test_item5_cgrad_draw_dot_of_a_neuron():
 np = pytest.importorskip("numpy")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 6: Value(np.array(2.0)) raises TypeError "
-                                       "\"a Value holds a real number, not 'ndarray'\" on cgrad; micrograd "
-                                       "computes with the 0-d array")
 def test_item6_zero_d_array():
     seen = []
     for V in (MV, CV):
@@ -338,8 +335,6 @@ def test_item6_zero_d_array():
     assert seen[1] == seen[0] == (2.0, 10.0, 7.0)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 6: the TypeError for a multi-element array does not "
-                                       "point to cgrad.values (\"a Value holds a real number, not 'ndarray'\")")
 def test_item6_multi_element_array_points_to_values():
     with pytest.raises(TypeError, match=r"cgrad\.values"):
         CV(np.array([1.0, 2.0]))
@@ -380,8 +375,6 @@ def test_numpy_float64_data_prints_as_on_micrograd():
 
 # ---- item 7: small ones -------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 7: cgrad.nn.Neuron(0)([]) raises ValueError "
-                                       "'ws must not be empty'; micrograd returns relu(Value(0)), data 0")
 def test_item7_neuron_with_no_inputs():
     random.seed(0)
     m = mg_nn.Neuron(0)([])
@@ -390,18 +383,12 @@ def test_item7_neuron_with_no_inputs():
     assert c._op == m._op == 'ReLU'
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 7: SGD([1.0]) raises AttributeError "
-                                       "\"'float' object has no attribute '_h'\", not an error saying "
-                                       "parameters must be Values")
 def test_item7_sgd_of_numbers_says_parameters_must_be_values():
     with pytest.raises((TypeError, ValueError)) as caught:
         cgrad.optim.SGD([1.0], lr=0.1)
     assert "Value" in str(caught.value) and "_h" not in str(caught.value)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 7: a Value subclass whose __init__ skips "
-                                       "super().__init__ fails at first use with AttributeError "
-                                       "\"'Sub' object has no attribute '_h'\", which does not name the cause")
 def test_item7_subclass_skipping_super_init_gets_a_clear_error():
     def make(V):
         class Sub(V):
