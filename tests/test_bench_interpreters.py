@@ -62,6 +62,18 @@ def test_cross_ratios():
     assert ratios["MLP step, micrograd: CPython / PyPy"] is None
 
 
+def test_interpreters_must_agree_on_the_losses():
+    def run(softmax_loss, mlp_losses):
+        return {"softmax": {"loss": softmax_loss}, "mlp": {"losses": {"cgrad.nn": mlp_losses}}}
+
+    # PyPy ran more (untimed) steps: the steps both ran are compared.
+    interpreters.check_same_losses({"CPython": run(2.5, [1.0, 0.9]), "PyPy": run(2.5, [1.0, 0.9, 0.8])})
+    with pytest.raises(bench.BenchmarkError, match="softmax-NLL loss"):
+        interpreters.check_same_losses({"CPython": run(2.5, [1.0]), "PyPy": run(2.5 + 1e-9, [1.0])})
+    with pytest.raises(bench.BenchmarkError, match="MLP step cgrad.nn"):
+        interpreters.check_same_losses({"CPython": run(2.5, [1.0, 0.9]), "PyPy": run(2.5, [1.0, 0.91])})
+
+
 @pytest.mark.skipif(not ON_CPYTHON, reason="names a PyPy: runs on CPython")
 def test_missing_pypy_is_reported_and_fails(tmp_path):
     done = run_bench("--compare-interpreters", "--tiny", "--pypy", str(tmp_path / "no-such-pypy"))

@@ -66,8 +66,8 @@ from .config import (BASELINE_COLUMNS, COLUMNS, CONFIGS, ENGINE_COLUMNS, ENGINES
                      BenchmarkError, Config)
 from .fused import (FUSED_TOLERANCE, bench_fused, check_close, check_fused, fused_result, fused_row,
                     fused_targets)
-from .measure import (Progress, SilentProgress, calls_per_timing, cycle_collector, describe_interpreter,
-                      interpreter_info, recursion_limit, scaled, time_calls)
+from .measure import (ON_PYPY, WARM_UP_ROUNDS, Progress, SilentProgress, calls_per_timing, cycle_collector,
+                      describe_interpreter, interpreter_info, recursion_limit, scaled, time_calls)
 from .memory import bench_memory, count_nodes, memory_probe, rss_bytes, run_memory_probe
 from .mlp import (MLP_GOALS, MLP_SEED, MLP_TOLERANCE, REPLAY_CHECK_STEPS, REPLAY_TOLERANCE, RebuildSteps,
                   ReplaySteps, bench_mlp, check_mlp_losses, check_replay, mlp_problem, mlp_runners, mlp_targets)
@@ -82,8 +82,8 @@ from .softmax import bench_softmax, check_same_results
 
 __all__ = [
     "BASELINE_COLUMNS", "COLUMNS", "CONFIGS", "ENGINE_COLUMNS", "ENGINES", "FUSED_TOLERANCE",
-    "MLP_GOALS", "MLP_SEED", "MLP_TOLERANCE", "OPS", "OP_UNROLL", "PLOT_HINT", "PLOT_SECTIONS", "RATIOS",
-    "REPLAY_CHECK_STEPS", "REPLAY_TOLERANCE", "SECTIONS", "SEED", "VARIANTS",
+    "MLP_GOALS", "MLP_SEED", "MLP_TOLERANCE", "ON_PYPY", "OPS", "OP_UNROLL", "PLOT_HINT", "PLOT_SECTIONS", "RATIOS",
+    "REPLAY_CHECK_STEPS", "REPLAY_TOLERANCE", "SECTIONS", "SEED", "VARIANTS", "WARM_UP_ROUNDS",
     "BenchmarkError", "Config", "Progress", "RebuildSteps", "ReplaySteps", "Section", "SilentProgress", "Target",
     "TorchWorker",
     "bench_chain", "bench_fused", "bench_memory", "bench_mlp", "bench_ops", "bench_softmax", "build_chain",

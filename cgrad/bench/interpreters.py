@@ -18,6 +18,7 @@ import subprocess
 import sys
 
 from .baselines import child_env
+from .config import BenchmarkError
 from .measure import describe_interpreter, interpreter_info
 from .report import format_number
 
@@ -108,15 +109,16 @@ def compare_interpreters(mode, pypy=None, cpython=None):
 
 def check_same_losses(runs):
     """The two interpreters run the same float operations through the same
-    C and libm: their softmax-NLL losses and their MLP losses must agree."""
+    C and libm: their softmax-NLL losses and their MLP losses (step by
+    step, over the steps both ran) must agree."""
     cpython, pypy = runs["CPython"], runs["PyPy"]
     if abs(cpython["softmax"]["loss"] - pypy["softmax"]["loss"]) > 1e-12 * abs(cpython["softmax"]["loss"]):
-        raise AssertionError(f"softmax-NLL loss: CPython {cpython['softmax']['loss']!r}, "
+        raise BenchmarkError(f"softmax-NLL loss: CPython {cpython['softmax']['loss']!r}, "
                              f"PyPy {pypy['softmax']['loss']!r}")
     for variant, losses in cpython["mlp"]["losses"].items():
         other = pypy["mlp"]["losses"].get(variant)
         if other is not None and any(abs(a - b) > 1e-9 * abs(a) for a, b in zip(losses, other)):
-            raise AssertionError(f"MLP step {variant}: losses differ between CPython and PyPy")
+            raise BenchmarkError(f"MLP step {variant}: losses differ between CPython and PyPy")
 
 
 # (label, (numerator implementation, workload, engine), (denominator ...)):

@@ -12,7 +12,7 @@ from cgrad.reference import build_nn
 
 from .baselines import load_micrograd
 from .config import ENGINES, BenchmarkError
-from .measure import cycle_collector, scaled
+from .measure import WARM_UP_ROUNDS, cycle_collector, scaled
 from .report import format_ratio
 from .rows import Target, make_row, section
 
@@ -177,12 +177,14 @@ def bench_mlp(config, progress):
         for (variant, gc_enabled), runner in runners.items():
             gc_text = "" if gc_enabled else ", gc off"
             progress.begin(f"MLP step {variant}{gc_text} [{round_ + 1}/{config.mlp_rounds}]")
-            # A block of consecutive steps, as a training loop runs them: one
-            # untimed step first (it builds the replayed graph; for the others
-            # it leaves a previous graph for the first timed step to drop).
+            # A block of consecutive steps, as a training loop runs them:
+            # untimed steps first (the first builds the replayed graph; for
+            # the others they leave a previous graph for the first timed step
+            # to drop). One on CPython; on PyPy enough for its JIT to compile.
             with cycle_collector(gc_enabled):
-                progress.step("first step")
-                runner.step()
+                progress.step("first step" if WARM_UP_ROUNDS == 1 else f"{WARM_UP_ROUNDS} untimed steps")
+                for _ in range(WARM_UP_ROUNDS):
+                    runner.step()
                 for _ in range(config.mlp_steps):
                     progress.step("step")
                     t0 = perf_counter()
@@ -200,18 +202,19 @@ def bench_mlp(config, progress):
     demo_size = config.mlp_points == 100 and tuple(config.mlp_layers) == (16, 16, 1)
     name = f"MLP(2, {list(config.mlp_layers)}) step"
     params = {"points": config.mlp_points, "layers": list(config.mlp_layers), "seed": MLP_SEED,
-              "rounds": config.mlp_rounds, "steps_per_round": config.mlp_steps,
+              "rounds": config.mlp_rounds, "steps_per_round": config.mlp_steps, "untimed_steps": WARM_UP_ROUNDS,
               "losses": {f"{variant}{'' if on else ' gc off'}": [runner.losses[k] for k in sorted(runner.losses)]
                          for (variant, on), runner in runners.items()},
               "max_rel_loss_diff": loss_diff, "replay_check_steps": REPLAY_CHECK_STEPS,
               "replay_max_rel_diff": replay_diff}
     parameters = len(runners["cgrad.nn", True].model.parameters())
+    untimed = "an untimed one" if WARM_UP_ROUNDS == 1 else f"{WARM_UP_ROUNDS} untimed ones (PyPy's JIT warming up)"
     notes = {
         "op by op on cgrad": [
             f"{config.mlp_points} points, {parameters} parameters, hinge loss + 1e-4 L2; inputs as Python "
             f"floats for every engine (micrograd would keep numpy scalars as its data, slowing its "
             f"arithmetic); median of {config.mlp_rounds * config.mlp_steps} steps (blocks of {config.mlp_steps} "
-            f"consecutive steps after an untimed one, engines in turn); losses equal across engines to "
+            f"consecutive steps after {untimed}, engines in turn); losses equal across engines to "
             f"{loss_diff:.2g} relative",
             "micrograd's nn classes over cgrad.Value (cgrad.reference.build_nn)"],
         "cgrad.nn": [],
