@@ -10,6 +10,7 @@ Every op reads as in micrograd: coerce the operand, make `out` (one call into
 C, which also does the math), done; the backward kernels are C's.
 """
 import functools
+import math
 import os
 import threading
 
@@ -22,8 +23,10 @@ _new = object.__new__
 _cg_leaf = lib.cg_leaf
 _cg_unary = lib.cg_unary
 _cg_pow_const = lib.cg_pow_const
-_cg_data = lib.cg_data
-_cg_grad = lib.cg_grad
+_cg_float_data = lib.cg_float_data
+_cg_float_grad = lib.cg_float_grad
+_cg_set_data = lib.cg_set_data
+_cg_set_grad = lib.cg_set_grad
 
 # Nodes are allocated from the current block until it is full; then a fresh
 # one replaces it. Values keep their own block alive.
@@ -74,28 +77,50 @@ if hasattr(os, "register_at_fork"):
                         after_in_child=_graph_lock.release)
 
 
-def as_float(x):
-    """x as a float64, for ints, floats, bools and numpy real scalars;
-    TypeError naming the type for anything else."""
-    if isinstance(x, (float, int)):
-        return float(x)
-    if isinstance(x, (np.generic, np.ndarray)) and x.dtype.kind in "biuf":
-        if x.ndim == 0:  # a numpy scalar or a 0-d array, as micrograd takes them
-            return float(x)
+def _number_kind(x):
+    """(x as a float64, whether Python holds it as an int) for the numbers a
+    Value takes: ints (bools among them, as in Python), floats, numpy real
+    scalars and 0-d arrays; None for anything else. Ints are kept as floats
+    in C, exact up to 2**53 in magnitude (README, "Differences")."""
+    if type(x) is float:
+        return x, 0
+    if isinstance(x, int):
+        return float(x), 1
+    if isinstance(x, float):
+        return float(x), 0
+    if isinstance(x, (np.generic, np.ndarray)) and x.ndim == 0 and x.dtype.kind in "biuf":
+        return float(x), int(x.dtype.kind != "f")
+    return None
+
+
+def _number(x):
+    """_number_kind(x), or the TypeError Value(x) raises."""
+    kind = _number_kind(x)
+    if kind is not None:
+        return kind
+    if isinstance(x, np.ndarray) and x.dtype.kind in "biuf":
         raise TypeError(f"a Value holds one number, not an array of shape {x.shape}: "
                         "cgrad.values(array) makes a Value for each of its numbers")
     raise TypeError(f"a Value holds a real number, not {type(x).__name__!r}")
 
 
-def _number(x):
-    """x as a float if it is an operand a Value takes, else None (the operator
-    then returns NotImplemented, and Python raises its own TypeError)."""
-    if type(x) is float:
-        return x
-    try:
-        return as_float(x)
-    except TypeError:
-        return None
+def as_float(x):
+    """x as a float64, for the numbers a Value takes; TypeError naming the
+    type for anything else."""
+    return _number(x)[0]
+
+
+def _exact(h, read, is_int):
+    """A datum or grad read from C as Python holds it: an int where it is one
+    (micrograd keeps ints: `Value(2) * 3` is 6, a new node's grad is 0)."""
+    x = read(h)
+    return int(x) if is_int(h) and math.isfinite(x) else x
+
+
+def _set_number(h, x, set_float, set_int):
+    """Writes the number x to a node's data or grad, with its type."""
+    x, is_int = _number(x)
+    (set_int if is_int else set_float)(h, x)
 
 
 def _wrap(h, blk, a, b):
@@ -115,40 +140,47 @@ def _named(op, name):
     return op
 
 
-def _binary_op(name, c_op, with_number):
+def _binary_op(name, c_op, c_op_const):
     """micrograd's binary op `self <op> other` on a C node: c_op(block, a, b)
-    for a Value operand, with_number(self, c) for a number c. One call into
-    C, one small object: these are the hot ops, so the body is spelt out here
-    rather than split into helpers (each Python call is a sizeable part of an
-    op's cost)."""
+    for a Value operand; c_op_const(block, a, c, c_is_int) for a number c,
+    which makes micrograd's Value(c) in the same call (its leaf gets a Value
+    only if someone looks, see `_prev`); no c_op_const: the number case is
+    DerivedOps' (a / 2 is micrograd's a * 2**-1). One call into C, one small
+    object: these are the hot ops, so the body is spelt out here rather than
+    split into helpers (each Python call is a sizeable part of an op's cost,
+    and on PyPy a longer trace)."""
     def op(self, other):
-        if not isinstance(other, Value):
-            c = _number(other)
-            return NotImplemented if c is None else with_number(self, c)
+        if isinstance(other, Value):
+            blk = _block
+            h = c_op(blk.ptr, self._cg_h, other._cg_h)
+            if h < REF_MIN:
+                h, blk = _retry(h, c_op, self._cg_h, other._cg_h)
+            out = _new(Value)
+            out._cg_h = h
+            out._cg_blk = blk
+            out._cg_a = self
+            out._cg_b = other
+            return out
+        if c_op_const is None:
+            return getattr(DerivedOps, name)(self, other)
+        if type(other) is float:
+            c, c_is_int = other, 0
+        else:
+            kind = _number_kind(other)
+            if kind is None:
+                return NotImplemented
+            c, c_is_int = kind
         blk = _block
-        h = c_op(blk.ptr, self._cg_h, other._cg_h)
+        h = c_op_const(blk.ptr, self._cg_h, c, c_is_int)
         if h < REF_MIN:
-            h, blk = _retry(h, c_op, self._cg_h, other._cg_h)
+            h, blk = _retry(h, c_op_const, self._cg_h, c, c_is_int)
         out = _new(Value)
         out._cg_h = h
         out._cg_blk = blk
         out._cg_a = self
-        out._cg_b = other
+        out._cg_b = None
         return out
     return _named(op, name)
-
-
-def _with_const(c_op):
-    """op(a, Value(c)) by c_op(block, a, c): the constant's leaf node is made
-    in C in the same call and gets its Value only if someone looks (see
-    `_prev`)."""
-    def op(a, c):
-        blk = _block
-        h = c_op(blk.ptr, a._cg_h, c)
-        if h < REF_MIN:
-            h, blk = _retry(h, c_op, a._cg_h, c)
-        return _wrap(h, blk, a, None)
-    return op
 
 
 def _unary_op(name, code):
@@ -271,7 +303,7 @@ class Value(DerivedOps):
             cls.__init__ = _checked_init(init)
 
     def __init__(self, data, _children=(), _op="", label=""):
-        x = data if type(data) is float else as_float(data)
+        x, is_int = (data, 0) if type(data) is float else _number(data)
         blk = _block
         if _children:
             children = tuple(_children)
@@ -290,6 +322,8 @@ class Value(DerivedOps):
             if h < REF_MIN:
                 h, blk = _retry(h, _cg_leaf, x)
             self._cg_a = None
+        if is_int:
+            lib.cg_set_int_data(h, x)
         self._cg_h = h
         self._cg_blk = blk
         self._cg_b = None
@@ -300,47 +334,57 @@ class Value(DerivedOps):
 
     # ---- data and grad live in C -------------------------------------------
 
+    # data and grad are an int or a float, as micrograd holds them: C keeps
+    # which (node.h), and the common case, a float, takes one call
+
     @property
     def data(self):
-        return _cg_data(self._cg_h)
+        x = _cg_float_data(self._cg_h)
+        return x if x == x else _exact(self._cg_h, lib.cg_data, lib.cg_data_is_int)
 
     @data.setter
     def data(self, x):
-        lib.cg_set_data(self._cg_h, x if type(x) is float else as_float(x))
+        if type(x) is float:
+            _cg_set_data(self._cg_h, x)
+        else:
+            _set_number(self._cg_h, x, _cg_set_data, lib.cg_set_int_data)
 
     @property
     def grad(self):
-        return _cg_grad(self._cg_h)
+        g = _cg_float_grad(self._cg_h)
+        return g if g == g else _exact(self._cg_h, lib.cg_grad, lib.cg_grad_is_int)
 
     @grad.setter
     def grad(self, g):
-        lib.cg_set_grad(self._cg_h, g if type(g) is float else as_float(g))
+        if type(g) is float:
+            _cg_set_grad(self._cg_h, g)
+        else:
+            _set_number(self._cg_h, g, _cg_set_grad, lib.cg_set_int_grad)
 
     # ---- ops ---------------------------------------------------------------
 
-    __add__ = _binary_op("__add__", lib.cg_add, _with_const(lib.cg_add_const))
-    __mul__ = _binary_op("__mul__", lib.cg_mul, _with_const(lib.cg_mul_const))
+    __add__ = _binary_op("__add__", lib.cg_add, lib.cg_add_const)
+    __mul__ = _binary_op("__mul__", lib.cg_mul, lib.cg_mul_const)
     # self / other is micrograd's self * other**-1. For a Value, C makes both
     # nodes in one call, and the result keeps `other` in _cg_b until _prev gives
     # other**-1 its Value; for a number, other**-1 is Python's.
-    __truediv__ = _binary_op("__truediv__", lib.cg_div, DerivedOps.__truediv__)
-    _pow_value = _binary_op("_pow_value", lib.cg_pow, None)  # Value ** Value
+    __truediv__ = _binary_op("__truediv__", lib.cg_div, None)
+    _pow_value = _binary_op("_pow_value", lib.cg_pow, None)  # Value ** Value (a Value only)
 
     def __pow__(self, other):
         if isinstance(other, Value):
             return self._pow_value(other)
-        p = _number(other)
-        if p is None:
+        kind = _number_kind(other)
+        if kind is None:
             return NotImplemented
         blk = _block
-        h = _cg_pow_const(blk.ptr, self._cg_h, p)
+        h = _cg_pow_const(blk.ptr, self._cg_h, *kind)
         if h < REF_MIN:
-            h, blk = _retry(h, _cg_pow_const, self._cg_h, p)
+            h, blk = _retry(h, _cg_pow_const, self._cg_h, *kind)
         return _wrap(h, blk, self, other)  # the exponent as given, for '**2'-style names
 
     def __rpow__(self, other):  # other ** self
-        c = _number(other)
-        return NotImplemented if c is None else Value(c) ** self
+        return NotImplemented if _number_kind(other) is None else Value(other) ** self
 
     relu = _unary_op("relu", lib.CG_RELU)
     exp = _unary_op("exp", lib.CG_EXP)

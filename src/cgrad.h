@@ -95,7 +95,7 @@ size_t cg_block_bytes(const cg_block *blk);
 
 /* ---- creating nodes (ops.c) -------------------------------------------- */
 
-/* A leaf holding x. */
+/* A leaf holding the float x (cg_set_int_data makes it an int). */
 cg_ref cg_leaf(cg_block *blk, double x);
 
 /* n leaves holding xs[0..n-1], written to out[0..n-1]; all or nothing.
@@ -106,14 +106,16 @@ int cg_leaves(cg_block *blk, const double *xs, size_t n, cg_ref *out);
 cg_ref cg_add(cg_block *blk, cg_ref a, cg_ref b);
 cg_ref cg_mul(cg_block *blk, cg_ref a, cg_ref b);
 
-/* a + c and a * c for a number c: creates a constant leaf for c and the result
- * node, both in blk (the leaf is operand 1 of the result, as in micrograd). */
-cg_ref cg_add_const(cg_block *blk, cg_ref a, double c);
-cg_ref cg_mul_const(cg_block *blk, cg_ref a, double c);
+/* a + c and a * c for a number c (a Python int if c_is_int, else a float):
+ * creates a constant leaf for c and the result node, both in blk (the leaf
+ * is operand 1 of the result, as in micrograd). */
+cg_ref cg_add_const(cg_block *blk, cg_ref a, double c, int c_is_int);
+cg_ref cg_mul_const(cg_block *blk, cg_ref a, double c, int c_is_int);
 
-/* a ** p for a number p. CG_ZERODIV for 0 ** negative (finite), CG_DOMAIN
- * for a negative base with a non-integer exponent, CG_RANGE on overflow. */
-cg_ref cg_pow_const(cg_block *blk, cg_ref a, double p);
+/* a ** p for a number p (a Python int if p_is_int). CG_ZERODIV for
+ * 0 ** negative (finite), CG_DOMAIN for a negative base with a non-integer
+ * exponent, CG_RANGE on overflow. */
+cg_ref cg_pow_const(cg_block *blk, cg_ref a, double p, int p_is_int);
 
 /* a ** b for two nodes; errors as cg_pow_const. */
 cg_ref cg_pow(cg_block *blk, cg_ref a, cg_ref b);
@@ -127,8 +129,8 @@ cg_ref cg_div(cg_block *blk, cg_ref a, cg_ref b);
  * CG_DOMAIN for log of x <= 0 and sin/cos of an infinity. */
 cg_ref cg_unary(cg_block *blk, int op, cg_ref a);
 
-/* A node with the given data and operands whose backward is run by Python
- * (see cg_sweep_backward). CG_NOMEM if the operand array cannot be allocated. */
+/* A node with the given (float) data and operands whose backward is run by
+ * Python (see cg_sweep_backward). CG_NOMEM if the operand array cannot be allocated. */
 cg_ref cg_custom(cg_block *blk, double data, const cg_ref *args, size_t n);
 
 /* Attaches an opaque pointer (a cffi handle to the Python backward) to a
@@ -171,7 +173,7 @@ cg_ref cg_cross_entropy(cg_block *blk, const cg_ref *args, size_t n, size_t targ
 /* out[i] = data (grad) of nodes[i], for i < n. */
 void cg_gather_data(const cg_ref *nodes, size_t n, double *out);
 void cg_gather_grad(const cg_ref *nodes, size_t n, double *out);
-/* data (grad) of nodes[i] = xs[i], for i < n. */
+/* data (grad) of nodes[i] = xs[i] (floats), for i < n. */
 void cg_scatter_data(const cg_ref *nodes, size_t n, const double *xs);
 void cg_scatter_grad(const cg_ref *nodes, size_t n, const double *xs);
 
@@ -189,12 +191,26 @@ void cg_sgd_step(const cg_ref *params, size_t n, double lr, double momentum,
 void cg_adam_step(const cg_ref *params, size_t n, double lr, double beta1, double beta2,
                   double eps, double weight_decay, long step, double *m, double *v);
 
-/* ---- reading and writing nodes (ops.c) --------------------------------- */
+/* ---- reading and writing nodes (ops.c) ---------------------------------
+ * micrograd keeps whatever Python computes in data and grad: an int or a
+ * float. A node records which, following Python's rules (int + int is an
+ * int, int / int a float, ...; see forward.h and kernels.h), with its value
+ * as a double: ints are exact up to 2**53 in magnitude. A new node's grad is
+ * the int 0; cg_backward makes the root's the int 1, as micrograd does. */
 
 double cg_data(cg_ref node);
 double cg_grad(cg_ref node);
+/* The data (grad) if it is a float, else NaN: one call for the common case;
+ * on NaN, cg_data_is_int (cg_grad_is_int) tells an int from a float NaN. */
+double cg_float_data(cg_ref node);
+double cg_float_grad(cg_ref node);
+int cg_data_is_int(cg_ref node);
+int cg_grad_is_int(cg_ref node);
+/* Writes the data (grad) as a float; the _int_ forms as an int. */
 void cg_set_data(cg_ref node, double x);
 void cg_set_grad(cg_ref node, double g);
+void cg_set_int_data(cg_ref node, double x);
+void cg_set_int_grad(cg_ref node, double g);
 int cg_op(cg_ref node);
 size_t cg_nargs(cg_ref node);
 /* Operand i (0 <= i < cg_nargs(node)). */

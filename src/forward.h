@@ -148,9 +148,53 @@ static inline void cg__fused_forward(cg_node *n)
     }
 }
 
-/* Recomputes an interior node's data from its operands, for a replay: CG_OK
- * or the status its creation would give for these operands. */
-static inline int cg__forward(cg_node *n)
+/* CG_F_DATA_FLOAT if the data of the interior node n (computed already) is a
+ * Python float, else 0: what Python gives for micrograd's expression on
+ * operands of these types. int + int and int * int are ints, int ** int is
+ * an int for an exponent >= 0, relu of a negative number is micrograd's
+ * literal 0 (an int), and sum/dot of ints are ints; everything else (exp,
+ * tanh, division, softmax, ...) is a float. A custom node's data type is
+ * Python's, set by its maker. */
+static inline uint8_t cg__data_float(cg_node *n)
+{
+    cg_node *a = n->in.pair[0], *b = n->in.pair[1];
+    uint8_t any = 0;
+    switch (n->op) {
+    case CG_ADD:
+    case CG_MUL:
+        return (a->flags | b->flags) & CG_F_DATA_FLOAT;
+    case CG_POW_CONST:
+        if (!(n->flags & CG_F_EXP_INT) || n->x.exponent < 0.0)
+            return CG_F_DATA_FLOAT;
+        return a->flags & CG_F_DATA_FLOAT;
+    case CG_POW:
+        return b->data < 0.0 ? CG_F_DATA_FLOAT : (a->flags | b->flags) & CG_F_DATA_FLOAT;
+    case CG_RELU:
+        return a->data < 0.0 ? 0 : a->flags & CG_F_DATA_FLOAT;
+    case CG_SUM:
+    case CG_DOT: {
+        cg_node **args = cg__args(n);
+        for (size_t i = 0, k = cg__nargs(n); i < k; i++)
+            any |= args[i]->flags;
+        return any & CG_F_DATA_FLOAT;
+    }
+    case CG_LEAF:
+    case CG_CUSTOM:
+        return n->flags & CG_F_DATA_FLOAT;
+    default:
+        return CG_F_DATA_FLOAT;
+    }
+}
+
+/* Sets the data type bit of the interior node n from its operands'. */
+static inline void cg__type_data(cg_node *n)
+{
+    n->flags = (uint8_t)((n->flags & ~CG_F_DATA_FLOAT) | cg__data_float(n));
+}
+
+/* Recomputes an interior node's data from its operands: CG_OK or the status
+ * its creation would give for these operands. */
+static inline int cg__compute(cg_node *n)
 {
     cg_node *a = n->in.pair[0], *b = n->in.pair[1];
     switch (n->op) {
@@ -174,6 +218,16 @@ static inline int cg__forward(cg_node *n)
         cg__fused_forward(n);
         return CG_OK;
     }
+}
+
+/* Recomputes an interior node's data (and its type) from its operands, for a
+ * replay: CG_OK or the status its creation would give for these operands. */
+static inline int cg__forward(cg_node *n)
+{
+    int status = cg__compute(n);
+    if (status == CG_OK)
+        cg__type_data(n);
+    return status;
 }
 
 #endif

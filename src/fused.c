@@ -60,6 +60,7 @@ cg_ref cg_reduce(cg_block *blk, int op, const cg_ref *args, size_t n)
     copy_args(node->in.array->at, args, n);
     node->flags |= cg__leaf_args_flag(node->in.array->at, n);
     cg__fused_forward(node);
+    cg__type_data(node);
     return cg__ref(node);
 }
 
@@ -78,6 +79,7 @@ cg_ref cg_dot(cg_block *blk, cg_ref start, const cg_ref *ws, const cg_ref *xs, s
     copy_args(node->in.array->at + 1 + n, xs, n);
     node->flags |= cg__leaf_args_flag(node->in.array->at, 1 + 2 * n);
     cg__fused_forward(node);
+    cg__type_data(node);
     return cg__ref(node);
 }
 
@@ -113,6 +115,7 @@ cg_ref cg_layer(cg_block *blk, const cg_ref *ws, const cg_ref *bs, const cg_ref 
         dot->nargs = CG_NARGS_ARRAY;
         dot->in.array = args;
         cg__fused_forward(dot);
+        cg__type_data(dot);
         out[j * stride] = cg__ref(dot);
         if (relu) {
             cg_node *act = dot + 1;
@@ -174,12 +177,14 @@ cg_ref cg_softmax(cg_block *blk, const cg_ref *args, size_t n, int log, cg_ref *
     for (size_t i = 0; i < n; i++) {
         cg_node *pick = group + 1 + i;
         pick->op = CG_PICK;
+        pick->flags = CG_F_DATA_FLOAT;
         pick->nargs = 1;
         pick->in.pair[0] = group;
         pick->x.index = i;
         out[i] = cg__ref(pick);
     }
     cg__fused_forward(group);
+    cg__type_data(group);
     return cg__ref(group);
 }
 
@@ -203,6 +208,7 @@ cg_ref cg_cross_entropy(cg_block *blk, const cg_ref *args, size_t n, size_t targ
     copy_args(node->in.array->at, args, n);
     node->flags |= cg__leaf_args_flag(node->in.array->at, n);
     cg__fused_forward(node);
+    cg__type_data(node);
     return cg__ref(node);
 }
 
@@ -220,12 +226,16 @@ void cg_gather_grad(const cg_ref *nodes, size_t n, double *out)
 
 void cg_scatter_data(const cg_ref *nodes, size_t n, const double *xs)
 {
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         cg__node(nodes[i])->data = xs[i];
+        cg__node(nodes[i])->flags |= CG_F_DATA_FLOAT;
+    }
 }
 
 void cg_scatter_grad(const cg_ref *nodes, size_t n, const double *xs)
 {
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         cg__node(nodes[i])->grad = xs[i];
+        cg__node(nodes[i])->flags |= CG_F_GRAD_FLOAT;
+    }
 }

@@ -32,30 +32,40 @@ CG_OUT_OF_LINE void cg__fused_backward(cg_node *n)
     cg_node **a = cg__args(n);
     size_t k = cg__nargs(n);
     double g = n->grad;
+    uint8_t t = n->flags & CG_F_GRAD_FLOAT; /* g's type: sums of ints stay ints */
     switch (n->op) {
     case CG_SUM:
-        for (size_t i = 0; i < k; i++)
+        for (size_t i = 0; i < k; i++) {
             a[i]->grad += g;
+            a[i]->flags |= t;
+        }
         break;
     case CG_MEAN: {
         double share = g / (double)k;
-        for (size_t i = 0; i < k; i++)
+        for (size_t i = 0; i < k; i++) {
             a[i]->grad += share;
+            a[i]->flags |= CG_F_GRAD_FLOAT;
+        }
         break;
     }
     case CG_DOT: {
         size_t m = (k - 1) / 2;
         a[0]->grad += g;
+        a[0]->flags |= t;
         for (size_t i = 0; i < m; i++) {
             cg_node *w = a[1 + i], *x = a[1 + m + i];
             w->grad += x->data * g;
             x->grad += w->data * g;
+            w->flags |= t | cg__float_grad_if_data_float(x);
+            x->flags |= t | cg__float_grad_if_data_float(w);
         }
         break;
     }
     case CG_LOGSUMEXP:
-        for (size_t i = 0; i < k; i++)
+        for (size_t i = 0; i < k; i++) {
             a[i]->grad += exp(a[i]->data - n->data) * g;
+            a[i]->flags |= CG_F_GRAD_FLOAT;
+        }
         break;
     case CG_PICK:
         a[0]->x.fused->gout[n->x.index] += g;
@@ -67,6 +77,7 @@ CG_OUT_OF_LINE void cg__fused_backward(cg_node *n)
             dot += gout[i] * p[i];
         for (size_t i = 0; i < k; i++) {
             a[i]->grad += p[i] * (gout[i] - dot);
+            a[i]->flags |= CG_F_GRAD_FLOAT;
             gout[i] = 0.0;
         }
         break;
@@ -78,15 +89,18 @@ CG_OUT_OF_LINE void cg__fused_backward(cg_node *n)
             total += gout[i];
         for (size_t i = 0; i < k; i++) {
             a[i]->grad += gout[i] - p[i] * total;
+            a[i]->flags |= CG_F_GRAD_FLOAT;
             gout[i] = 0.0;
         }
         break;
     }
     case CG_CROSS_ENTROPY: { /* log_softmax's backward with gout = -g at target */
         double *p = n->x.fused->probs, s = -g;
-        size_t t = n->x.fused->target;
-        for (size_t i = 0; i < k; i++)
-            a[i]->grad += (i == t ? s : 0.0) - p[i] * s;
+        size_t target = n->x.fused->target;
+        for (size_t i = 0; i < k; i++) {
+            a[i]->grad += (i == target ? s : 0.0) - p[i] * s;
+            a[i]->flags |= CG_F_GRAD_FLOAT;
+        }
         break;
     }
     default:
@@ -94,53 +108,78 @@ CG_OUT_OF_LINE void cg__fused_backward(cg_node *n)
     }
 }
 
-/* Runs the backward kernel of the built-in node n. */
+/* Runs the backward kernel of the built-in node n. Each also keeps the
+ * operands' grad types as Python would (node.h): a grad becomes a float once
+ * a float is added to it, and what is added is a float when g is, or when an
+ * operand's data it is multiplied by is, or when the op's derivative is
+ * (exp, tanh, ...). */
 CG_ALWAYS_INLINE void cg__backward(cg_node *n)
 {
     cg_node *a = n->in.pair[0], *b = n->in.pair[1];
     double g = n->grad;
+    uint8_t t = n->flags & CG_F_GRAD_FLOAT;
     switch (n->op) {
     case CG_ADD:
         a->grad += g;
         b->grad += g;
+        a->flags |= t;
+        b->flags |= t;
         break;
     case CG_MUL:
         a->grad += b->data * g;
         b->grad += a->data * g;
+        a->flags |= t | cg__float_grad_if_data_float(b);
+        b->flags |= t | cg__float_grad_if_data_float(a);
         break;
     case CG_POW_CONST: {
         double p = n->x.exponent;
         if (p != 0.0) /* a ** 0 is constant; torch's rule, where 0 * pow(0, -1) would be nan */
             a->grad += (p * pow(a->data, p - 1.0)) * g;
+        /* micrograd's p * a**(p - 1) is an int for int a and int p >= 1 */
+        if ((n->flags & CG_F_EXP_INT) && p >= 1.0)
+            a->flags |= t | cg__float_grad_if_data_float(a);
+        else
+            a->flags |= CG_F_GRAD_FLOAT;
         break;
     }
     case CG_POW:
-        if (b->data != 0.0)
+        if (b->data != 0.0) {
             a->grad += (b->data * pow(a->data, b->data - 1.0)) * g;
+            a->flags |= CG_F_GRAD_FLOAT;
+        }
         /* d(a**b)/db = a**b * log(a); torch's convention: 0 where a == 0 and b >= 0 */
-        if (!(a->data == 0.0 && b->data >= 0.0))
+        if (!(a->data == 0.0 && b->data >= 0.0)) {
             b->grad += (n->data * log(a->data)) * g;
+            b->flags |= CG_F_GRAD_FLOAT;
+        }
         break;
     case CG_EXP:
         a->grad += n->data * g;
+        a->flags |= CG_F_GRAD_FLOAT;
         break;
     case CG_LOG:
         a->grad += g / a->data;
+        a->flags |= CG_F_GRAD_FLOAT;
         break;
     case CG_TANH:
         a->grad += (1.0 - n->data * n->data) * g;
+        a->flags |= CG_F_GRAD_FLOAT;
         break;
-    case CG_RELU:
+    case CG_RELU: /* micrograd: (out.data > 0) * out.grad, a bool times g */
         a->grad += (double)(n->data > 0.0) * g;
+        a->flags |= t;
         break;
     case CG_SIN:
         a->grad += cos(a->data) * g;
+        a->flags |= CG_F_GRAD_FLOAT;
         break;
     case CG_COS:
         a->grad += -sin(a->data) * g;
+        a->flags |= CG_F_GRAD_FLOAT;
         break;
     case CG_SIGMOID:
         a->grad += (n->data * (1.0 - n->data)) * g;
+        a->flags |= CG_F_GRAD_FLOAT;
         break;
     case CG_LEAF:
     case CG_CUSTOM: /* leaves have nothing to do; custom nodes are Python's */

@@ -42,7 +42,7 @@ struct cg_node {
     } x;
     uint32_t slot;              /* its place in its block, which cg__block_of finds from it */
     uint8_t op;                 /* enum cg_op */
-    uint8_t flags;              /* CG_F_* bits, fixed at creation */
+    uint8_t flags;              /* CG_F_* bits */
     uint8_t mark;               /* set only by a sweep, under the engine lock; never by a maker */
     uint8_t nargs;              /* operands inline (0 to 2), or CG_NARGS_ARRAY */
 };
@@ -53,7 +53,24 @@ enum { CG_NARGS_ARRAY = 3 }; /* nargs of a node whose operands are a cg_args */
 enum {
     CG_F_ARRAY = 1,             /* operands in in.array */
     CG_F_LEAF_ARGS = 2,         /* every operand is a leaf: ordering need not look at them */
+    CG_F_EXP_INT = 4,           /* CG_POW_CONST: the exponent is a Python int */
+    /* Python's number types, as micrograd holds them: whether data and grad
+     * are floats (else ints). Creators and replay set the data's from the
+     * operands' (forward.h), kernels make an operand's grad a float once a
+     * float is added to it (kernels.h). Unlike the bits above, these change
+     * after creation; writes of them never change the others. */
+    CG_F_DATA_FLOAT = 8,
+    CG_F_GRAD_FLOAT = 16,
 };
+
+_Static_assert(CG_F_DATA_FLOAT << 1 == CG_F_GRAD_FLOAT, "a data bit shifted is the grad bit");
+
+/* CG_F_GRAD_FLOAT if n's data is a float, else 0: what a kernel adds to a
+ * grad when it multiplies by n's data. */
+static inline uint8_t cg__float_grad_if_data_float(const cg_node *n)
+{
+    return (uint8_t)((n->flags & CG_F_DATA_FLOAT) << 1);
+}
 
 /* A side allocation (operand arrays, fused-op state), freed with its block. */
 typedef struct cg_extra {

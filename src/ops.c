@@ -5,39 +5,57 @@
  * leaves no half-made node. */
 #include "forward.h"
 
-/* Fills in node n, just handed out (zeroed), as op(a, b); b is NULL for a
- * unary op, and both for a leaf. Returns n. */
-static cg_node *fill(cg_node *n, int op, double data, cg_node *a, cg_node *b)
+/* Fills in node n, just handed out (zeroed), as op(a, b) with the given
+ * flags, and types its data (a leaf's type is in flags); b is NULL for a
+ * unary op, and both for a leaf. A CG_POW_CONST's exponent is set before.
+ * Returns n. */
+static cg_node *fill(cg_node *n, int op, double data, cg_node *a, cg_node *b, uint8_t flags)
 {
     n->data = data;
     n->op = (uint8_t)op;
     n->in.pair[0] = a;
     n->in.pair[1] = b;
     n->nargs = (uint8_t)((a != NULL) + (b != NULL));
-    n->flags = cg__leaf_args_flag(n->in.pair, n->nargs);
+    n->flags = (uint8_t)(flags | cg__leaf_args_flag(n->in.pair, n->nargs));
+    cg__type_data(n);
     return n;
 }
 
 static cg_ref new_node(cg_block *blk, int op, double data, cg_node *a, cg_node *b)
 {
     cg_node *n = cg__alloc_nodes(blk, 1);
-    return n ? cg__ref(fill(n, op, data, a, b)) : CG_FULL;
+    return n ? cg__ref(fill(n, op, data, a, b, 0)) : CG_FULL;
+}
+
+/* The flags of a leaf holding a Python int (c_is_int) or float. */
+static uint8_t leaf_flags(int c_is_int)
+{
+    return c_is_int ? 0 : CG_F_DATA_FLOAT;
 }
 
 /* A constant leaf holding c and, right after it in the same block, the node
  * op(a, leaf): micrograd's graph for `a + 2` or `a * 2`. */
-static cg_ref new_node_with_const(cg_block *blk, int op, double data, cg_node *a, double c)
+static cg_ref new_node_with_const(cg_block *blk, int op, double data, cg_node *a, double c,
+                                  int c_is_int)
 {
     cg_node *n = cg__alloc_nodes(blk, 2);
     if (!n)
         return CG_FULL;
-    fill(&n[0], CG_LEAF, c, NULL, NULL);
-    return cg__ref(fill(&n[1], op, data, a, &n[0]));
+    fill(&n[0], CG_LEAF, c, NULL, NULL, leaf_flags(c_is_int));
+    return cg__ref(fill(&n[1], op, data, a, &n[0], 0));
+}
+
+/* n, just handed out, as a ** p. */
+static cg_node *fill_pow(cg_node *n, double data, cg_node *a, double p, int p_is_int)
+{
+    n->x.exponent = p;
+    return fill(n, CG_POW_CONST, data, a, NULL, p_is_int ? CG_F_EXP_INT : 0);
 }
 
 cg_ref cg_leaf(cg_block *blk, double x)
 {
-    return new_node(blk, CG_LEAF, x, NULL, NULL);
+    cg_node *n = cg__alloc_nodes(blk, 1);
+    return n ? cg__ref(fill(n, CG_LEAF, x, NULL, NULL, CG_F_DATA_FLOAT)) : CG_FULL;
 }
 
 int cg_leaves(cg_block *blk, const double *xs, size_t n, cg_ref *out)
@@ -47,6 +65,7 @@ int cg_leaves(cg_block *blk, const double *xs, size_t n, cg_ref *out)
         return CG_FULL;
     for (size_t i = 0; i < n; i++) {
         nodes[i].data = xs[i];
+        nodes[i].flags = CG_F_DATA_FLOAT;
         out[i] = cg__ref(&nodes[i]);
     }
     return CG_OK;
@@ -64,29 +83,27 @@ cg_ref cg_mul(cg_block *blk, cg_ref a, cg_ref b)
     return new_node(blk, CG_MUL, na->data * nb->data, na, nb);
 }
 
-cg_ref cg_add_const(cg_block *blk, cg_ref a, double c)
+cg_ref cg_add_const(cg_block *blk, cg_ref a, double c, int c_is_int)
 {
     cg_node *na = cg__node(a);
-    return new_node_with_const(blk, CG_ADD, na->data + c, na, c);
+    return new_node_with_const(blk, CG_ADD, na->data + c, na, c, c_is_int);
 }
 
-cg_ref cg_mul_const(cg_block *blk, cg_ref a, double c)
+cg_ref cg_mul_const(cg_block *blk, cg_ref a, double c, int c_is_int)
 {
     cg_node *na = cg__node(a);
-    return new_node_with_const(blk, CG_MUL, na->data * c, na, c);
+    return new_node_with_const(blk, CG_MUL, na->data * c, na, c, c_is_int);
 }
 
-cg_ref cg_pow_const(cg_block *blk, cg_ref a, double p)
+cg_ref cg_pow_const(cg_block *blk, cg_ref a, double p, int p_is_int)
 {
     cg_node *na = cg__node(a);
     double r;
     int status = cg__checked_pow(na->data, p, &r);
     if (status != CG_OK)
         return (cg_ref)status;
-    cg_ref ref = new_node(blk, CG_POW_CONST, r, na, NULL);
-    if (ref >= CG_REF_MIN)
-        cg__node(ref)->x.exponent = p;
-    return ref;
+    cg_node *n = cg__alloc_nodes(blk, 1);
+    return n ? cg__ref(fill_pow(n, r, na, p, p_is_int)) : CG_FULL;
 }
 
 cg_ref cg_pow(cg_block *blk, cg_ref a, cg_ref b)
@@ -109,8 +126,8 @@ cg_ref cg_div(cg_block *blk, cg_ref a, cg_ref b)
     cg_node *n = cg__alloc_nodes(blk, 2);
     if (!n)
         return CG_FULL;
-    fill(&n[0], CG_POW_CONST, inv, nb, NULL)->x.exponent = -1.0;
-    return cg__ref(fill(&n[1], CG_MUL, na->data * inv, na, &n[0]));
+    fill_pow(&n[0], inv, nb, -1.0, 1); /* micrograd's other**-1: an int exponent */
+    return cg__ref(fill(&n[1], CG_MUL, na->data * inv, na, &n[0], 0));
 }
 
 cg_ref cg_unary(cg_block *blk, int op, cg_ref a)
@@ -139,9 +156,10 @@ cg_ref cg_custom(cg_block *blk, double data, const cg_ref *args, size_t n)
     cg__close_if_over_budget(blk);
     node->data = data;
     node->op = CG_CUSTOM;
+    node->flags = CG_F_DATA_FLOAT; /* an int's maker says so (cg_set_int_data) */
     node->nargs = array ? CG_NARGS_ARRAY : (uint8_t)n;
     if (array) {
-        node->flags = CG_F_ARRAY;
+        node->flags |= CG_F_ARRAY;
         node->in.array = array;
     }
     cg_node **dst = cg__args(node);
@@ -158,8 +176,49 @@ void cg_set_callback(cg_ref node, void *callback)
 
 double cg_data(cg_ref node) { return cg__node(node)->data; }
 double cg_grad(cg_ref node) { return cg__node(node)->grad; }
-void cg_set_data(cg_ref node, double x) { cg__node(node)->data = x; }
-void cg_set_grad(cg_ref node, double g) { cg__node(node)->grad = g; }
+
+double cg_float_data(cg_ref node)
+{
+    cg_node *n = cg__node(node);
+    return (n->flags & CG_F_DATA_FLOAT) ? n->data : NAN;
+}
+
+double cg_float_grad(cg_ref node)
+{
+    cg_node *n = cg__node(node);
+    return (n->flags & CG_F_GRAD_FLOAT) ? n->grad : NAN;
+}
+
+int cg_data_is_int(cg_ref node) { return !(cg__node(node)->flags & CG_F_DATA_FLOAT); }
+int cg_grad_is_int(cg_ref node) { return !(cg__node(node)->flags & CG_F_GRAD_FLOAT); }
+
+void cg_set_data(cg_ref node, double x)
+{
+    cg_node *n = cg__node(node);
+    n->data = x;
+    n->flags |= CG_F_DATA_FLOAT;
+}
+
+void cg_set_grad(cg_ref node, double g)
+{
+    cg_node *n = cg__node(node);
+    n->grad = g;
+    n->flags |= CG_F_GRAD_FLOAT;
+}
+
+void cg_set_int_data(cg_ref node, double x)
+{
+    cg_node *n = cg__node(node);
+    n->data = x;
+    n->flags &= (uint8_t)~CG_F_DATA_FLOAT;
+}
+
+void cg_set_int_grad(cg_ref node, double g)
+{
+    cg_node *n = cg__node(node);
+    n->grad = g;
+    n->flags &= (uint8_t)~CG_F_GRAD_FLOAT;
+}
 int cg_op(cg_ref node) { return cg__node(node)->op; }
 size_t cg_nargs(cg_ref node) { return cg__nargs(cg__node(node)); }
 

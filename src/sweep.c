@@ -175,8 +175,10 @@ static cg_sweep *walk(cg_ref root, int run, int *status)
         return NULL;
     }
     cg__lock();
-    if (run)
+    if (run) { /* micrograd's self.grad = 1: an int */
         cg__node(root)->grad = 1.0;
+        cg__node(root)->flags &= (uint8_t)~CG_F_GRAD_FLOAT;
+    }
     *status = walk_back(cg__node(root), run, sw);
     cg__unlock();
     if (*status != CG_OK || (run && sw->size == 0)) {
@@ -230,7 +232,8 @@ int cg_sweep_replay(const cg_sweep *sw)
         status = cg__forward(n);
         if (status != CG_OK)
             break;
-        n->grad = 0.0;
+        n->grad = 0.0; /* as a rebuilt node's: the int 0 */
+        n->flags &= (uint8_t)~CG_F_GRAD_FLOAT;
     }
     cg__unlock();
     return status;

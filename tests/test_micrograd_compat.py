@@ -97,8 +97,7 @@ def run_case(V, op, operands):
 
 
 def _item1_cases():
-    """Every op with every operand set; those where micrograd holds an int
-    somewhere are xfail today (cgrad returns floats), with the ints named."""
+    """Every op with every operand set."""
     for op in OPS:
         for name, operands in OPERANDS.items():
             if op in FRACTIONAL_POWERS and operands[0] < 0:
@@ -106,11 +105,7 @@ def _item1_cases():
             micrograd = run_case(MV, op, operands)
             if any(kind == "int" and abs(value) >= 2 ** 53 for kind, value in micrograd):
                 continue  # past 2**53 an int is not a float64 exactly: the README says what cgrad does
-            ints = [f"{what}={value!r}" for what, (kind, value) in
-                    zip(("data", "out.grad", "a.grad", "b.grad"), micrograd) if kind != "float"]
-            marks = [pytest.mark.xfail(strict=True, reason=(
-                f"issue 13 item 1: micrograd holds ints ({', '.join(ints)}), cgrad floats"))] if ints else []
-            yield pytest.param(op, operands, marks=marks, id=f"{op} [{name}]")
+            yield pytest.param(op, operands, id=f"{op} [{name}]")
 
 
 @pytest.mark.parametrize("op, operands", _item1_cases())
@@ -118,23 +113,18 @@ def test_item1_types_and_values_of_every_op_and_backward(op, operands):
     assert run_case(CV, op, operands) == run_case(MV, op, operands)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 1: micrograd's repr shows grad=0 (int), cgrad grad=0.0")
 def test_item1_print_value():
     assert repr(CV(1.0)) == repr(MV(1.0)) == "Value(data=1.0, grad=0)"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 1: (Value(2) * 3 + 1).data is int 7 on micrograd, 7.0 on cgrad")
 def test_item1_int_arithmetic_stays_int():
     assert typed((CV(2) * 3 + 1).data) == typed((MV(2) * 3 + 1).data) == ("int", 7)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 1: Value(-1.5).relu().data is int 0 on micrograd, 0.0 on cgrad")
 def test_item1_relu_of_negative_is_int_zero():
     assert typed(CV(-1.5).relu().data) == typed(MV(-1.5).relu().data) == ("int", 0)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 1: relu's backward is (out.data > 0) * out.grad, "
-                                       "so a.grad is int 1 on micrograd, 1.0 on cgrad")
 def test_item1_relu_backward_grad_is_bool_times_int():
     grads = []
     for V in (MV, CV):
@@ -144,8 +134,6 @@ def test_item1_relu_backward_grad_is_bool_times_int():
     assert grads[1] == grads[0] == ("int", 1)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 1: Value(2.0) + 3 backpropagates int 1 into a.grad "
-                                       "on micrograd, 1.0 on cgrad")
 def test_item1_add_backpropagates_int_one():
     grads = []
     for V in (MV, CV):
@@ -179,8 +167,6 @@ def test_item1_float_operands_give_micrograds_data(x, y, op):
     assert typed(results[1]) == typed(results[0])
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 1: with an int operand micrograd's data and grads "
-                                       "are ints (and a + b backpropagates int 1), cgrad's floats")
 @settings(max_examples=200, deadline=None)
 @given(x=st.one_of(small_ints, finite_floats), y=st.one_of(small_ints, finite_floats),
        const=st.one_of(small_ints, finite_floats), op=st.sampled_from(sorted(BINARY)))

@@ -342,7 +342,7 @@ static void test_const_ops(void)
 {
     cg_block *blk = new_block(0);
     cg_ref a = NODE(cg_leaf(blk, 1.5));
-    cg_ref s = NODE(cg_add_const(blk, a, -4.0));
+    cg_ref s = NODE(cg_add_const(blk, a, -4.0, 0));
     CHECK_EXACT(cg_data(s), -2.5);
     CHECK_INT(cg_op(s), CG_ADD);
     CHECK_INT(cg_nargs(s), 2);
@@ -352,7 +352,7 @@ static void test_const_ops(void)
     CHECK_INT(cg_op(k), CG_LEAF);
     CHECK_EXACT(cg_data(k), -4.0);
 
-    cg_ref p = NODE(cg_mul_const(blk, s, 3.0));
+    cg_ref p = NODE(cg_mul_const(blk, s, 3.0, 0));
     CHECK_EXACT(cg_data(p), -7.5);
     CHECK_INT(cg_op(p), CG_MUL);
     cg_ref k2 = cg_arg(p, 1);
@@ -367,8 +367,8 @@ static void test_const_ops(void)
     /* the pair is made whole or not at all: one slot is not enough */
     cg_block *one = new_block(2);
     cg_ref b = NODE(cg_leaf(one, 1.0));
-    CHECK_INT(cg_add_const(one, b, 1.0), CG_FULL);
-    CHECK_INT(cg_mul_const(one, b, 1.0), CG_FULL);
+    CHECK_INT(cg_add_const(one, b, 1.0, 0), CG_FULL);
+    CHECK_INT(cg_mul_const(one, b, 1.0, 0), CG_FULL);
     cg_block_free(one);
     cg_block_free(blk);
 }
@@ -376,7 +376,7 @@ static void test_const_ops(void)
 static cg_ref build_add_const(cg_block *blk, const cg_ref *x, size_t n)
 {
     (void)n;
-    return cg_mul_const(blk, cg_add_const(blk, x[0], 0.75), -1.5);
+    return cg_mul_const(blk, cg_add_const(blk, x[0], 0.75, 0), -1.5, 0);
 }
 
 static cg_ref build_mul(cg_block *blk, const cg_ref *x, size_t n)
@@ -486,7 +486,7 @@ static void test_pow_const(void)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         double x = cases[i].x, p = cases[i].p;
         cg_ref a = NODE(cg_leaf(blk, x));
-        cg_ref y = NODE(cg_pow_const(blk, a, p));
+        cg_ref y = NODE(cg_pow_const(blk, a, p, 0));
         CHECK_INT(cg_op(y), CG_POW_CONST);
         CHECK_INT(cg_nargs(y), 1);
         CHECK_INT(cg_arg(y, 0), a);
@@ -501,7 +501,7 @@ static double pow_exponent; /* read by build_pow_const */
 static cg_ref build_pow_const(cg_block *blk, const cg_ref *x, size_t n)
 {
     (void)n;
-    return cg_pow_const(blk, x[0], pow_exponent);
+    return cg_pow_const(blk, x[0], pow_exponent, 0);
 }
 
 static cg_ref build_pow(cg_block *blk, const cg_ref *x, size_t n)
@@ -637,7 +637,7 @@ static void test_errors(void)
         cg_block *src = new_block(2);
         cg_ref a = NODE(cg_leaf(src, pows[i].x)), p = NODE(cg_leaf(src, pows[i].p));
         cg_block *blk = new_block(1);
-        CHECK_STATUS_NOALLOC(blk, cg_pow_const(blk, a, pows[i].p), pows[i].want);
+        CHECK_STATUS_NOALLOC(blk, cg_pow_const(blk, a, pows[i].p, 0), pows[i].want);
         cg_block_free(blk);
         blk = new_block(1);
         CHECK_STATUS_NOALLOC(blk, cg_pow(blk, a, p), pows[i].want);
@@ -646,13 +646,13 @@ static void test_errors(void)
     }
     cg_block_free(ok); /* sealed by the blocks made since: only the newest makes nodes */
     ok = new_block(0);
-    CHECK_EXACT(cg_data(NODE(cg_pow_const(ok, NODE(cg_leaf(ok, 0.0)), 0.0))), 1.0);
-    CHECK_EXACT(cg_data(NODE(cg_pow_const(ok, NODE(cg_leaf(ok, INFINITY)), 2.0))), INFINITY);
+    CHECK_EXACT(cg_data(NODE(cg_pow_const(ok, NODE(cg_leaf(ok, 0.0)), 0.0, 0))), 1.0);
+    CHECK_EXACT(cg_data(NODE(cg_pow_const(ok, NODE(cg_leaf(ok, INFINITY)), 2.0, 0))), INFINITY);
     /* infinite exponents follow Python's float **: no error */
-    CHECK_EXACT(cg_data(NODE(cg_pow_const(ok, NODE(cg_leaf(ok, 0.0)), -INFINITY))), INFINITY);
-    CHECK_EXACT(cg_data(NODE(cg_pow_const(ok, NODE(cg_leaf(ok, 2.0)), INFINITY))), INFINITY);
-    CHECK_EXACT(cg_data(NODE(cg_pow_const(ok, NODE(cg_leaf(ok, 0.5)), INFINITY))), 0.0);
-    CHECK_EXACT(cg_data(NODE(cg_pow_const(ok, NODE(cg_leaf(ok, -8.0)), -INFINITY))), 0.0);
+    CHECK_EXACT(cg_data(NODE(cg_pow_const(ok, NODE(cg_leaf(ok, 0.0)), -INFINITY, 0))), INFINITY);
+    CHECK_EXACT(cg_data(NODE(cg_pow_const(ok, NODE(cg_leaf(ok, 2.0)), INFINITY, 0))), INFINITY);
+    CHECK_EXACT(cg_data(NODE(cg_pow_const(ok, NODE(cg_leaf(ok, 0.5)), INFINITY, 0))), 0.0);
+    CHECK_EXACT(cg_data(NODE(cg_pow_const(ok, NODE(cg_leaf(ok, -8.0)), -INFINITY, 0))), 0.0);
     cg_block_free(ok);
 }
 
@@ -865,13 +865,13 @@ static cg_ref build_everything(cg_block *blk, const cg_ref *x, size_t n)
     if (var < CG_REF_MIN)                                                  \
         return var;
     TRY(m, cg_mul(blk, x[0], x[1]))
-    TRY(p, cg_pow_const(blk, x[0], 2.0))
+    TRY(p, cg_pow_const(blk, x[0], 2.0, 0))
     TRY(s, cg_add(blk, m, p))
     TRY(t, cg_unary(blk, CG_TANH, s))
     TRY(l, cg_unary(blk, CG_LOG, x[1]))
     TRY(q, cg_pow(blk, x[1], x[0]))
-    TRY(k, cg_add_const(blk, q, -0.5))
-    TRY(k2, cg_mul_const(blk, k, 1.5))
+    TRY(k, cg_add_const(blk, q, -0.5, 0))
+    TRY(k2, cg_mul_const(blk, k, 1.5, 0))
     cg_ref args[4] = {t, l, k2, x[0]};
     cg_ref out[4];
     TRY(g, cg_softmax(blk, args, 4, 0, out))
@@ -1088,10 +1088,10 @@ static void test_deep_chain(void)
     cg_ref x = NODE(cg_leaf(blk, 0.5));
     cg_ref v = x;
     for (size_t i = 0; i < chain_depth; i++) {
-        cg_ref next = (i & 1) ? cg_add_const(blk, v, 1.0) : cg_mul_const(blk, v, 1.0);
+        cg_ref next = (i & 1) ? cg_add_const(blk, v, 1.0, 0) : cg_mul_const(blk, v, 1.0, 0);
         if (next == CG_FULL) {
             blk = block_list_add(&bl);
-            next = (i & 1) ? cg_add_const(blk, v, 1.0) : cg_mul_const(blk, v, 1.0);
+            next = (i & 1) ? cg_add_const(blk, v, 1.0, 0) : cg_mul_const(blk, v, 1.0, 0);
         }
         v = NODE(next);
     }
@@ -1119,9 +1119,9 @@ static void test_full(void)
     CHECK_INT(cg_leaf(blk, 1.0), CG_FULL);
     CHECK_INT(cg_add(blk, a, b), CG_FULL);
     CHECK_INT(cg_mul(blk, a, b), CG_FULL);
-    CHECK_INT(cg_add_const(blk, a, 1.0), CG_FULL);
-    CHECK_INT(cg_mul_const(blk, a, 1.0), CG_FULL);
-    CHECK_INT(cg_pow_const(blk, a, 2.0), CG_FULL);
+    CHECK_INT(cg_add_const(blk, a, 1.0, 0), CG_FULL);
+    CHECK_INT(cg_mul_const(blk, a, 1.0, 0), CG_FULL);
+    CHECK_INT(cg_pow_const(blk, a, 2.0, 0), CG_FULL);
     CHECK_INT(cg_pow(blk, a, b), CG_FULL);
     CHECK_INT(cg_unary(blk, CG_EXP, a), CG_FULL);
     CHECK_INT(cg_custom(blk, 1.0, &a, 1), CG_FULL);
@@ -1130,9 +1130,9 @@ static void test_full(void)
     CHECK_INT(out[0], 0);
     /* a math error is reported before any allocation, even by a full block */
     cg_block *more = new_block(0);
-    cg_ref neg = NODE(cg_mul_const(more, a, -1.0));
+    cg_ref neg = NODE(cg_mul_const(more, a, -1.0, 0));
     CHECK_INT(cg_unary(blk, CG_LOG, neg), CG_DOMAIN);
-    CHECK_INT(cg_pow_const(blk, neg, 0.5), CG_DOMAIN);
+    CHECK_INT(cg_pow_const(blk, neg, 0.5, 0), CG_DOMAIN);
 
     /* retried in a fresh block, a graph spans blocks and sweeps as one */
     cg_ref d = cg_mul(blk, c, neg);
@@ -1358,9 +1358,9 @@ static cg_ref build_softmax(cg_block *blk, const cg_ref *x, size_t n)
     cg_ref g = cg_softmax(blk, x, n, softmax_log_for_builder, out);
     if (g < CG_REF_MIN)
         return g;
-    cg_ref acc = cg_mul_const(blk, out[0], 1.0);
+    cg_ref acc = cg_mul_const(blk, out[0], 1.0, 0);
     for (size_t i = 1; i < n && acc >= CG_REF_MIN; i++) {
-        cg_ref t = cg_mul_const(blk, out[i], (double)(i + 1));
+        cg_ref t = cg_mul_const(blk, out[i], (double)(i + 1), 0);
         acc = t < CG_REF_MIN ? t : cg_add(blk, acc, t);
     }
     return acc;
