@@ -25,7 +25,9 @@ CGRAD_PATH = [str(corpus.SHIMS / "cgrad"), str(Path(cgrad.__file__).resolve().pa
 
 # What each program needs besides cgrad (the reference needs the same).
 NEEDS = {
+    "micrograd_tests": ["torch"],
     "trace_graph": ["graphviz"],
+    "demo": ["sklearn"],
     "lecture_first_half": ["graphviz"],
     "lecture_second_half": ["graphviz", "torch"],
     "seed_exercises": ["torch"],
@@ -35,52 +37,11 @@ NEEDS = {
 # removes each marker when the engine change it names lands (strict: an
 # unexpected pass fails, so a stale marker is noticed).
 XFAIL = {
-    "trace_graph": ["graphviz"],
-    "lecture_first_half": ["graphviz"],
-    "lecture_second_half": ["graphviz", "torch"],
-    "seed_exercises": ["torch"],
-}
-
-# Programs that do not print what their reference prints today; the lead
-# removes each marker when the engine change it names lands (strict: an
-# unexpected pass fails, so a stale marker is noticed).
-XFAIL = {
-    "micrograd_tests": "issue 13 item 1: the root's grad after backward is int 1 on micrograd: "
-                       "`Value(data=-20.0, grad=1)`; cgrad prints `grad=1.0`",
     "trace_graph": "issue 13 item 5: draw_dot of nn.Neuron(2) is 15 nodes, 14 edges on micrograd "
                    "(ops '*', '*', '+', '+', 'ReLU'); cgrad shows 9 nodes, 8 edges ('dot', 'ReLU'); "
                    "trace() of MLP(2, [4, 4, 1]) gives 103 nodes, 120 edges "
                    "({'': 39, '*': 28, '+': 28, 'ReLU': 8}), cgrad 56 nodes, 73 edges "
                    "({'': 39, 'ReLU': 8, 'dot': 9})",
-    "lecture_first_half": ["graphviz"],
-    "lecture_second_half": ["graphviz", "torch"],
-    "seed_exercises": ["torch"],
-}
-
-# Programs that do not print what their reference prints today; the lead
-# removes each marker when the engine change it names lands (strict: an
-# unexpected pass fails, so a stale marker is noticed).
-XFAIL = {
-    "trace_graph": ["graphviz"],
-    "lecture_first_half": ["graphviz"],
-    "lecture_second_half": ["graphviz", "torch"],
-    "seed_exercises": ["torch"],
-}
-
-# Programs that do not print what their reference prints today; the lead
-# removes each marker when the engine change it names lands (strict: an
-# unexpected pass fails, so a stale marker is noticed).
-XFAIL = {
-    "micrograd_tests": "issue 13 item 1: the root's grad after backward is int 1 on micrograd: "
-                       "`Value(data=-20.0, grad=1)`; cgrad prints `grad=1.0`",
-    "trace_graph": "issue 13 item 5: draw_dot of nn.Neuron(2) is 15 nodes, 14 edges on micrograd "
-                   "(ops '*', '*', '+', '+', 'ReLU'); cgrad shows 9 nodes, 8 edges ('dot', 'ReLU'); "
-                   "trace() of MLP(2, [4, 4, 1]) gives 103 nodes, 120 edges "
-                   "({'': 39, '*': 28, '+': 28, 'ReLU': 8}), cgrad 56 nodes, 73 edges "
-                   "({'': 39, 'ReLU': 8, 'dot': 9})",
-    "demo": "issue 13 item 1: `print(total_loss, acc)` before any backward shows "
-            "`Value(data=0.8958441028683222, grad=0) 0.5` on micrograd (its initial grad is int 0), "
-            "`grad=0.0` on cgrad",
     "lecture_first_half": "not an issue 13 item: cgrad's tanh is C's tanh(x), the lecture's "
                           "(exp(2x) - 1)/(exp(2x) + 1); at n = 0.8813735870195432 they differ in the "
                           "last bit: o.data 0.7071067811865477 on cgrad, 0.7071067811865476 in the "
