@@ -55,6 +55,7 @@ cg_block *cg_block_new(size_t nodes)
     blk->capacity = nodes;
     blk->sealed_used = SIZE_MAX;
     atomic_init(&blk->extras, NULL);
+    blk->hooks = NULL;
     blk->extra_budget = nodes * sizeof(cg_node);
     atomic_init(&blk->extra_bytes, 0);
     cg__lock_init();

@@ -133,9 +133,6 @@ cg_ref cg_unary(cg_block *blk, int op, cg_ref a);
  * Python (see cg_sweep_backward). CG_NOMEM if the operand array cannot be allocated. */
 cg_ref cg_custom(cg_block *blk, double data, const cg_ref *args, size_t n);
 
-/* Attaches an opaque pointer (a cffi handle to the Python backward) to a
- * CG_CUSTOM node; the sweep hands it back. NULL detaches it. */
-void cg_set_callback(cg_ref node, void *callback);
 
 /* ---- fused n-ary ops (fused.c) -----------------------------------------
  * Each builds one node over n operands in one call, whatever n is, and its
@@ -220,17 +217,27 @@ size_t cg_index(cg_ref node);
 
 /* ---- backward (sweep.c) ------------------------------------------------ */
 
+/* Gives a node a Python backward: an opaque pointer (a cffi handle) that the
+ * sweep hands back instead of running the node's kernel, as it does for
+ * custom nodes (micrograd lets any node's _backward be replaced, leaves'
+ * included, and runs it). NULL: the node's backward does nothing. Returns
+ * CG_OK, or CG_NOMEM (nothing changed). Once a leaf has one, every walk in
+ * the process looks at leaf operands too (a little slower). */
+int cg_set_callback(cg_ref node, void *callback);
+
 /* Runs the backward kernel of one node: its operands' grads += local
- * derivative * its grad, under the engine lock. A no-op for leaves;
- * CG_CALLBACK for custom nodes. */
+ * derivative * its grad, under the engine lock (the C kernel, also for a
+ * node given a Python backward). A no-op for leaves; CG_CALLBACK for
+ * custom nodes. */
 int cg_node_backward(cg_ref node);
 
 /* Backpropagation from root, in one call: sets root's grad to 1 (as
  * micrograd does) and runs the backward kernel of every interior node
- * reachable from root, in reverse creation order (sweep.c), so that every
+ * reachable from root (and of every reachable leaf given a Python backward),
+ * in reverse creation order (sweep.c), so that every
  * node's grad is complete before its kernel runs. Sweeps from several threads
  * take turns (the engine lock; a sweep never calls out). Returns CG_OK when
- * done. If the sweep meets a custom node with a Python backward, it stops
+ * done. If the sweep meets a node with a Python backward, it stops
  * there and returns CG_CALLBACK with *rest set to the nodes left, that node
  * first: the caller finishes with cg_sweep_backward and frees *rest.
  * CG_NOMEM if that order cannot be allocated (some grads are then updated). */
@@ -246,8 +253,8 @@ int cg_sweep_begin(cg_ref root, cg_sweep **out);
 /* Runs the backward kernels of the sweep's nodes in order, under the engine
  * lock (released at each callback). *cursor counts
  * the nodes already run and belongs to the caller (0 at first). Returns CG_OK
- * when done, or CG_CALLBACK when the next node is a custom node with a Python
- * backward: then *callback is its pointer, and the caller runs it and calls
+ * when done, or CG_CALLBACK when the next node has a Python backward: then
+ * *callback is its pointer, and the caller runs it and calls
  * again with the same cursor to go on. */
 int cg_sweep_backward(const cg_sweep *sw, size_t *cursor, void **callback);
 
@@ -256,7 +263,8 @@ int cg_sweep_backward(const cg_sweep *sw, size_t *cursor, void **callback);
  * their grads to 0, under the engine lock. Math errors stop the replay with the status the op
  * gives when built (the failing node and those after it keep their old data;
  * a later replay with good data repairs everything). CG_NOREPLAY, before
- * anything changes, if the graph has a node whose data Python computed. */
+ * anything changes, if the graph has a node whose data Python computed (a
+ * custom node); a node merely given a Python backward replays. */
 int cg_sweep_replay(const cg_sweep *sw);
 
 /* Number of interior nodes in the sweep's order. */

@@ -186,10 +186,15 @@ static inline uint8_t cg__data_float(cg_node *n)
     }
 }
 
-/* Sets the data type bit of the interior node n from its operands'. */
+/* Sets the data type bit of the interior node n from its operands'. An int
+ * has no negative zero: where double arithmetic gave one (0 * -2), the int
+ * is 0, and later float ops on it must see +0.0, as Python's do. */
 static inline void cg__type_data(cg_node *n)
 {
-    n->flags = (uint8_t)((n->flags & ~CG_F_DATA_FLOAT) | cg__data_float(n));
+    uint8_t type = cg__data_float(n);
+    n->flags = (uint8_t)((n->flags & ~CG_F_DATA_FLOAT) | type);
+    if (!type && n->data == 0.0)
+        n->data = 0.0;
 }
 
 /* Recomputes an interior node's data from its operands: CG_OK or the status

@@ -36,7 +36,8 @@ struct cg_node {
     } in;
     union {
         double exponent;        /* CG_POW_CONST */
-        void *callback;         /* CG_CUSTOM: handed back to Python by the sweep */
+        void *callback;         /* a Python backward (CG_F_PYTHON) of a node whose op uses
+                                 * no other field here; else in its block's hooks */
         cg_fused *fused;        /* softmax groups, cross-entropy: shared state */
         size_t index;           /* CG_PICK: which output of its group */
     } x;
@@ -54,6 +55,8 @@ enum {
     CG_F_ARRAY = 1,             /* operands in in.array */
     CG_F_LEAF_ARGS = 2,         /* every operand is a leaf: ordering need not look at them */
     CG_F_EXP_INT = 4,           /* CG_POW_CONST: the exponent is a Python int */
+    CG_F_PYTHON = 32,           /* its backward is Python's: custom nodes, and nodes given one
+                                 * (sweep.c's cg_set_callback); the sweep hands it back */
     /* Python's number types, as micrograd holds them: whether data and grad
      * are floats (else ints). Creators and replay set the data's from the
      * operands' (forward.h), kernels make an operand's grad a float once a
@@ -72,6 +75,14 @@ static inline uint8_t cg__float_grad_if_data_float(const cg_node *n)
     return (uint8_t)((n->flags & CG_F_DATA_FLOAT) << 1);
 }
 
+/* The Python backward of a node whose x is taken (a power's exponent, a
+ * fused node's state, a pick's index), in its block's list of them. */
+typedef struct cg_hook {
+    struct cg_hook *next;
+    cg_node *node;
+    void *callback;
+} cg_hook;
+
 /* A side allocation (operand arrays, fused-op state), freed with its block. */
 typedef struct cg_extra {
     struct cg_extra *next;
@@ -86,6 +97,7 @@ struct cg_block {
     size_t marked;              /* marked nodes in it, during a sweep (engine lock); else 0 */
     _Atomic(cg_extra *) extras; /* lock-free stack of side allocations */
     atomic_size_t extra_bytes;  /* bytes in extras */
+    cg_hook *hooks;             /* Python backwards of nodes whose x is taken (engine lock) */
     size_t extra_budget;        /* extras it takes before it refuses (CG_FULL): its nodes' bytes */
     cg_block *prev, *next;      /* the list of live blocks, oldest first (engine lock) */
     cg_node nodes[];            /* zeroed at creation; unused ones stay zero */

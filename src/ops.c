@@ -156,7 +156,7 @@ cg_ref cg_custom(cg_block *blk, double data, const cg_ref *args, size_t n)
     cg__close_if_over_budget(blk);
     node->data = data;
     node->op = CG_CUSTOM;
-    node->flags = CG_F_DATA_FLOAT; /* an int's maker says so (cg_set_int_data) */
+    node->flags = CG_F_DATA_FLOAT | CG_F_PYTHON; /* an int's maker says so (cg_set_int_data) */
     node->nargs = array ? CG_NARGS_ARRAY : (uint8_t)n;
     if (array) {
         node->flags |= CG_F_ARRAY;
@@ -167,11 +167,6 @@ cg_ref cg_custom(cg_block *blk, double data, const cg_ref *args, size_t n)
         dst[i] = cg__node(args[i]);
     node->flags |= cg__leaf_args_flag(dst, n);
     return cg__ref(node);
-}
-
-void cg_set_callback(cg_ref node, void *callback)
-{
-    cg__node(node)->x.callback = callback;
 }
 
 double cg_data(cg_ref node) { return cg__node(node)->data; }

@@ -69,7 +69,20 @@ static cg_node *last_node(cg_block *blk)
  * softmax-NLL; 16 and 32 nodes do less). */
 enum { WALK_AHEAD = 64 };
 
-/* Marks operand a of the node the walk is at, if it is interior and not
+/* Leaves given a Python backward so far in this process (micrograd runs
+ * every node's _backward, leaves' too). While there are none, the walk need
+ * not look at the operands of a node whose operands are all leaves
+ * (CG_F_LEAF_ARGS); after the first, it must. */
+static atomic_size_t hooked_leaves;
+
+/* Whether the walk visits a: interior nodes, and leaves whose backward is
+ * Python's. */
+static inline int visited(const cg_node *a)
+{
+    return a->nargs || (a->flags & CG_F_PYTHON);
+}
+
+/* Marks operand a of the node the walk is at, if it is visited and not
  * marked yet, adding it to *pending: to *here, the walk's count for its
  * block, if a lies in that block below the node ([start, start + span)),
  * else to a's own block's count.
@@ -82,7 +95,7 @@ enum { WALK_AHEAD = 64 };
  * harmless. */
 static inline void mark(cg_node *a, uintptr_t start, uintptr_t span, size_t *pending, size_t *here)
 {
-    if (a->nargs && !a->mark) {
+    if (visited(a) && !a->mark) {
         a->mark = 1;
         PREFETCH_FOR_WRITE(a->in.pair[0]);
         PREFETCH_FOR_WRITE(a->in.pair[1]);
@@ -128,8 +141,9 @@ static int walk_back(cg_node *root, int run, cg_sweep *sw)
     size_t pending = 1, here = 1; /* marked nodes not reached yet: in all, in blk */
     cg_block *blk = cg__block_of(root);
     cg_node *n = root, *first = blk->nodes;
+    uint8_t skip = atomic_load_explicit(&hooked_leaves, memory_order_relaxed) ? 0 : CG_F_LEAF_ARGS;
 
-    if (!root->nargs)
+    if (!visited(root))
         return CG_OK;
     root->mark = 1;
     for (;;) {
@@ -139,9 +153,9 @@ static int walk_back(cg_node *root, int run, cg_sweep *sw)
             if (n - first >= WALK_AHEAD)
                 PREFETCH_FOR_WRITE(n - WALK_AHEAD);
             n->mark = 0;
-            if (!(n->flags & CG_F_LEAF_ARGS))
+            if (!(n->flags & skip) && n->nargs) /* (a leaf visited for its Python backward has none) */
                 mark_operands(n, first, &pending, &here);
-            if (run && n->op != CG_CUSTOM) {
+            if (run && !(n->flags & CG_F_PYTHON)) {
                 cg__backward(n);
             } else {
                 run = 0; /* from here the caller runs the kernels */
@@ -202,16 +216,75 @@ int cg_sweep_begin(cg_ref root, cg_sweep **out)
     return status;
 }
 
+/* Whether the op of n uses its x field (then a Python backward given to n
+ * is kept in its block's hooks). */
+static int x_taken(const cg_node *n)
+{
+    switch (n->op) {
+    case CG_POW_CONST:
+    case CG_SOFTMAX:
+    case CG_LOG_SOFTMAX:
+    case CG_PICK:
+    case CG_CROSS_ENTROPY:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* n's hook in its block (engine lock held), or NULL. */
+static cg_hook *find_hook(cg_node *n)
+{
+    for (cg_hook *h = cg__block_of(n)->hooks; h; h = h->next)
+        if (h->node == n)
+            return h;
+    return NULL;
+}
+
+/* The Python backward of n (CG_F_PYTHON; engine lock held), or NULL. */
+static void *callback_of(cg_node *n)
+{
+    if (!x_taken(n))
+        return n->x.callback;
+    cg_hook *h = find_hook(n);
+    return h ? h->callback : NULL;
+}
+
+int cg_set_callback(cg_ref node, void *callback)
+{
+    cg_node *n = cg__node(node);
+    cg_hook *fresh = NULL;
+    cg__lock();
+    if (x_taken(n) && !find_hook(n)) {
+        cg__unlock();
+        fresh = cg__alloc_extra(cg__block_of(n), sizeof *fresh); /* freed with the block */
+        if (!fresh)
+            return CG_NOMEM;
+        fresh->node = n;
+        cg__lock();
+        fresh->next = cg__block_of(n)->hooks;
+        cg__block_of(n)->hooks = fresh;
+    }
+    if (x_taken(n))
+        find_hook(n)->callback = callback;
+    else
+        n->x.callback = callback;
+    if (!(n->flags & CG_F_PYTHON) && n->op == CG_LEAF)
+        atomic_fetch_add_explicit(&hooked_leaves, 1, memory_order_relaxed);
+    n->flags |= CG_F_PYTHON;
+    cg__unlock();
+    return CG_OK;
+}
+
 int cg_sweep_backward(const cg_sweep *sw, size_t *cursor, void **callback)
 {
     int status = CG_OK;
     cg__lock(); /* kernels write operands' grads, which other sweeps may share */
     while (*cursor < sw->size) {
         cg_node *n = sw->order[(*cursor)++];
-        if (n->op != CG_CUSTOM) {
+        if (!(n->flags & CG_F_PYTHON)) {
             cg__backward(n);
-        } else if (n->x.callback) {
-            *callback = n->x.callback;
+        } else if ((*callback = callback_of(n)) != NULL) {
             status = CG_CALLBACK;
             break;
         }
@@ -232,6 +305,8 @@ int cg_sweep_replay(const cg_sweep *sw)
         status = cg__forward(n);
         if (status != CG_OK)
             break;
+        if (n->op == CG_LEAF) /* a leaf with a Python backward: its grad is the user's */
+            continue;
         n->grad = 0.0; /* as a rebuilt node's: the int 0 */
         n->flags &= (uint8_t)~CG_F_GRAD_FLOAT;
     }

@@ -32,24 +32,28 @@ def trace(root):
 # ---- construction -----------------------------------------------------------
 
 @pytest.mark.parametrize("x, expected", [
-    (3, 3.0),
+    (3, 3),
     (-2.5, -2.5),
-    (True, 1.0),
-    (False, 0.0),
+    (True, 1),
+    (False, 0),
     (np.float32(0.1), float(np.float32(0.1))),
     (np.float64(-0.3), -0.3),
-    (np.int64(7), 7.0),
-    (np.int32(-4), -4.0),
-    (np.uint8(200), 200.0),
-    (np.bool_(True), 1.0),
-    (2**53 + 1, float(2**53 + 1)),
+    (np.int64(7), 7),
+    (np.int32(-4), -4),
+    (np.uint8(200), 200),
+    (np.bool_(True), 1),
+    (np.array(2.5), 2.5),
+    (2**53 + 1, 2**53),  # past 2**53 an int is rounded to a float64's (README)
     (math.inf, math.inf),
 ], ids=lambda x: type(x).__name__)
-def test_value_of_a_real_number_holds_a_float(x, expected):
+def test_value_of_a_real_number_holds_an_int_or_a_float_as_micrograd_does(x, expected):
+    """micrograd keeps what Python computes: ints stay ints (numpy's and bools
+    among them), floats floats (float32 computed in float64); a new grad is
+    the int 0."""
     v = Value(x)
-    assert type(v.data) is float
+    assert type(v.data) is type(expected)
     assert v.data == expected
-    assert type(v.grad) is float and v.grad == 0.0
+    assert type(v.grad) is int and v.grad == 0
 
 
 def test_value_of_nan_holds_nan():
@@ -94,8 +98,10 @@ def test_data_and_grad_read_and_write():
     p.data -= 0.1 * p.grad
     assert p.data == 1.0 - 0.1 * 3.0
     p.grad = 0
-    assert p.grad == 0.0 and type(p.grad) is float
+    assert p.grad == 0 and type(p.grad) is int
     p.data = 2
+    assert p.data == 2 and type(p.data) is int
+    p.data = 2.0
     assert p.data == 2.0 and type(p.data) is float
     p.data = np.float32(0.5)
     assert p.data == 0.5 and type(p.data) is float
@@ -426,12 +432,13 @@ def test_prev_keeps_operands_alive():
 
 def test_repr_is_micrograds():
     a = Value(2.0)
-    assert repr(a) == "Value(data=2.0, grad=0.0)"
+    assert repr(a) == "Value(data=2.0, grad=0)"  # a new grad is micrograd's int 0
     b = a * -1.5
     b.backward()
     assert repr(a) == "Value(data=2.0, grad=-1.5)"
-    assert repr(b) == "Value(data=-3.0, grad=1.0)"
-    assert str(Value(0.1)) == "Value(data=0.1, grad=0.0)"
+    assert repr(b) == "Value(data=-3.0, grad=1)"  # backward's self.grad = 1
+    assert str(Value(0.1)) == "Value(data=0.1, grad=0)"
+    assert repr(Value(2) * 3) == "Value(data=6, grad=0)"
 
 
 def test_hash_and_equality_are_identity():

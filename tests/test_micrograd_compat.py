@@ -182,8 +182,6 @@ def test_item1_int_and_float_operands_and_constants(x, y, const, op):
 
 # ---- item 2: a childless node's _backward runs ------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 2: the _backward assigned to a childless node "
-                                       "never runs on cgrad: a.grad stays 0.0 (micrograd: 3)")
 def test_item2_childless_node_backward_runs():
     grads = []
     for V in (MV, CV):
@@ -198,9 +196,6 @@ def test_item2_childless_node_backward_runs():
     assert grads[1] == grads[0] == 3
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 2: a Value subclass built with "
-                                       "super().__init__(data, _children=()) and its own _backward: "
-                                       "x.grad stays 0.0 on cgrad (micrograd: 1 - tanh(0.5)**2)")
 def test_item2_subclass_with_no_children_backpropagates():
     grads = []
     for V in (MV, CV):
@@ -221,9 +216,6 @@ def test_item2_subclass_with_no_children_backpropagates():
 
 # ---- item 3: hooks on a built-in node's _backward --------------------------------
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 3: assigning _backward of a built-in '*' node "
-                                       "raises AttributeError on cgrad (micrograd: any node's can be "
-                                       "replaced; the wrapper runs, and the old one still backpropagates)")
 def test_item3_hook_wrapping_a_builtin_backward():
     seen = []
     for V in (MV, CV):
