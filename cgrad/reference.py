@@ -17,10 +17,15 @@ from .engine import DerivedOps, as_float
 
 def _pow(x, p):
     """x ** p with cgrad's errors (a negative base with a non-integer
-    exponent is a ValueError, as math.pow has it, not a complex)."""
+    exponent is a ValueError, as math.pow has it, not a complex), and
+    CPython's on every interpreter: a finite x ** p that overflows is an
+    OverflowError (PyPy's float power gives inf for some, 1e200 ** 2)."""
     if x < 0.0 and math.isfinite(x) and math.isfinite(p) and p != math.floor(p):
         raise ValueError("math domain error")
-    return x**p
+    y = x**p
+    if math.isinf(y) and math.isfinite(x) and math.isfinite(p):
+        raise OverflowError("math range error")
+    return y
 
 
 def _ieee(fn, *args):

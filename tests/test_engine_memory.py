@@ -1,11 +1,16 @@
 """Memory and depth: graphs are freed by reference counting (no cycles),
 memory stays flat over a training-like loop, graphs dropped in any order leave
 the survivors intact, and a chain 10**6 deep builds, backpropagates and is
-freed without recursion."""
+freed without recursion.
+
+CPython frees an object when its last reference goes; PyPy has no reference
+counting and frees memory when its GC runs. Where a test checks freeing by
+reference counting, it says what it checks on PyPy instead."""
 import gc
 import itertools
 import math
 import os
+import sys
 import weakref
 
 import pytest
@@ -14,6 +19,8 @@ from cgrad import Value
 from cgrad import reference
 
 from seed_data import custom_fma, same_float
+
+REFCOUNTED = sys.implementation.name == "cpython"
 
 
 def live_values():
@@ -44,6 +51,8 @@ def build_graph(V, n_inputs=20, layers=5):
 # ---- no reference cycles ---------------------------------------------------
 
 def test_graph_dies_by_reference_counting(gc_disabled):
+    """CPython: the graph is gone with the collector off, and the collector
+    then finds nothing (no cycles). PyPy: it is gone after gc.collect()."""
     gc.collect()
     xs, root = build_graph(Value)
     root.backward()
@@ -52,10 +61,16 @@ def test_graph_dies_by_reference_counting(gc_disabled):
     watched = {id(v) for v in (root, node, xs[0], xs[-1], consts[0])}
     assert watched <= live_values()
     del xs, root, node, consts
-    assert not watched & live_values()  # gone with the collector off
-    assert gc.collect() == 0
+    if not REFCOUNTED:
+        gc.collect()
+    assert not watched & live_values()  # on CPython: gone with the collector off
+    if REFCOUNTED:
+        assert gc.collect() == 0
 
 
+@pytest.mark.skipif(not REFCOUNTED, reason="counts what CPython's cycle collector finds: PyPy's "
+                    "gc.collect() returns no count, and its GC frees cycles like any other garbage "
+                    "(test_graph_dies_by_reference_counting checks that the graph is freed there)")
 def test_dropping_a_graph_leaves_nothing_for_the_cycle_collector(gc_disabled):
     gc.collect()
     for _ in range(3):
@@ -68,7 +83,8 @@ def test_dropping_a_graph_leaves_nothing_for_the_cycle_collector(gc_disabled):
 
 def test_blocks_are_freed_with_their_last_value(gc_disabled):
     """Nodes live in blocks; a block is released once no Value in it is left
-    (white-box: weakrefs to the blocks' owners)."""
+    (white-box: weakrefs to the blocks' owners): on CPython as the last Value
+    goes, with the collector off; on PyPy by the next gc.collect()."""
     x = Value(1.0)
     v = x
     blocks = []
@@ -80,6 +96,8 @@ def test_blocks_are_freed_with_their_last_value(gc_disabled):
     v.backward()
     grad = x.grad
     del v
+    if not REFCOUNTED:
+        gc.collect()
     # every block but the one still being filled (and x's) is gone
     alive = [b for b in blocks if b() is not None]
     assert len(alive) <= 2
@@ -110,27 +128,48 @@ def test_custom_op_cycle_is_collected():
 
 # ---- flat memory ------------------------------------------------------------
 
+def _training_step(params):
+    """One step on a fresh ~10k-node graph; returns the loss."""
+    loss = 0.0
+    for i in range(100):  # ~100 nodes per sample
+        h = sum((p * (0.01 * i - 0.2)).tanh() for p in params[i:i + 20])
+        loss = loss + (h - 0.5) ** 2
+    for p in params:
+        p.grad = 0
+    loss.backward()
+    for p in params:
+        p.data -= 0.001 * p.grad
+    return loss.data
+
+
+@pytest.mark.skipif(not REFCOUNTED, reason="frees by reference counting, with the collector off; "
+                    "PyPy's variant is test_memory_is_flat_over_a_training_loop_collected")
 def test_memory_is_flat_over_a_training_loop(gc_disabled):
     """Build and backprop a fresh ~10k-node graph 60 times, with the cycle
     collector off: resident memory does not grow after a warm-up."""
     params = [Value(0.01 * i) for i in range(100)]
-
-    def step():
-        loss = 0.0
-        for i in range(100):  # ~100 nodes per sample
-            h = sum((p * (0.01 * i - 0.2)).tanh() for p in params[i:i + 20])
-            loss = loss + (h - 0.5) ** 2
-        for p in params:
-            p.grad = 0
-        loss.backward()
-        for p in params:
-            p.data -= 0.001 * p.grad
-        return loss.data
-
     for _ in range(10):
-        step()
+        _training_step(params)
     before = rss_bytes()
-    losses = [step() for _ in range(50)]
+    losses = [_training_step(params) for _ in range(50)]
+    growth = rss_bytes() - before
+    assert growth < 5 * 2**20, f"RSS grew by {growth / 2**20:.1f} MiB"
+    assert losses[-1] < losses[0]
+
+
+def test_memory_is_flat_over_a_training_loop_collected():
+    """The same loop with a gc.collect() after each step, on every
+    interpreter: every block a step made is freed by the collection (on
+    PyPy, its GC is what frees them), so resident memory does not grow."""
+    params = [Value(0.01 * i) for i in range(100)]
+    for _ in range(10):
+        _training_step(params)
+        gc.collect()
+    before = rss_bytes()
+    losses = []
+    for _ in range(50):
+        losses.append(_training_step(params))
+        gc.collect()
     growth = rss_bytes() - before
     assert growth < 5 * 2**20, f"RSS grew by {growth / 2**20:.1f} MiB"
     assert losses[-1] < losses[0]
@@ -187,8 +226,16 @@ def _check_survivors(handles, expected, order):
 
 @pytest.mark.parametrize("filler", [0, 700], ids=["one-block", "across-blocks"])
 def test_deletion_order(filler, gc_frozen):
+    """Five handles into shared graphs dropped in every order (CPython), with
+    a collection after the second: the survivors keep their data and grads,
+    and all is freed at the end. On PyPy, which frees only when its GC runs
+    (at the collections here, so the order of the drops matters less), every
+    twelfth order: there each gc.collect() and gc.get_objects() walks the
+    whole heap (about 0.3 and 1.3 s in this test), and all 120 orders take
+    minutes."""
     expected = {name: (v.data, v.grad) for name, v in _shared_graphs(reference.Value, 0).items()}
-    for order in itertools.permutations(sorted(expected)):
+    orders = list(itertools.permutations(sorted(expected)))
+    for order in orders if REFCOUNTED else orders[::12]:
         handles = _shared_graphs(Value, filler)
         watched = {id(v) for v in handles.values()}
         for i, name in enumerate(order):

@@ -74,7 +74,7 @@ def test_demo_replay_and_graph_command_lines(tmp_path):
     assert refused.returncode != 0 and "--replay needs --engine cgrad" in refused.stderr
     pytest.importorskip("graphviz")
     if shutil.which("dot") is None:
-        pytest.skip("the Graphviz program dot is not installed")
+        pytest.skip("the Graphviz program dot is not installed (apt-get install graphviz)")
     svg = tmp_path / "neuron.svg"
     result = subprocess.run([sys.executable, "-m", "cgrad.demo", "--graph", str(svg)],
                             capture_output=True, text=True, cwd=ROOT, timeout=300)
@@ -163,9 +163,6 @@ def test_zero_grad():
 
 # ---- optimizers against torch.optim ------------------------------------------
 
-torch = pytest.importorskip("torch")
-
-
 def quadratic_problem(engine_values, xs):
     """A small non-trivial loss over parameters w: sum((w.x_i - t_i)^2) + w0*w1."""
     w = engine_values
@@ -182,7 +179,7 @@ def quadratic_problem(engine_values, xs):
     ("Adam", dict(lr=0.05)),
     ("Adam", dict(lr=0.05, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1)),
 ])
-def test_optimizer_matches_torch(kind, kwargs):
+def test_optimizer_matches_torch(kind, kwargs, torch):
     rng = np.random.default_rng(0)
     w0 = rng.normal(size=4)
     xs = rng.normal(size=(5, 4)).tolist()

@@ -149,7 +149,10 @@ def test_version_is_single_sourced():
 
 @needs_checkout
 def test_pyproject_metadata():
-    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    try:
+        import tomllib  # Python 3.11+
+    except ImportError:  # older Pythons (PyPy 3.9): pytest's own TOML reader
+        import tomli as tomllib
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
     project = meta["project"]
     assert "version" not in project and "version" in project["dynamic"]
@@ -161,12 +164,57 @@ def test_pyproject_metadata():
     assert any(d.startswith("cffi") for d in meta["build-system"]["requires"])
     deps = [re.split(r"[<>=!~; \[]", d)[0] for d in project["dependencies"]]
     assert {"cffi", "numpy"} <= set(deps)
+    assert "Programming Language :: Python :: Implementation :: PyPy" in project["classifiers"]
     extras = project["optional-dependencies"]
-    assert "torch==2.13.0" in extras["test"]
-    assert {"pytest", "hypothesis"} <= set(extras["test"])
+    # every package the tests use; torch pinned (never a CUDA build) and only
+    # on CPython (no PyPy build)
+    assert "torch==2.13.0; platform_python_implementation == 'CPython'" in extras["test"]
+    assert {"pytest", "hypothesis", "graphviz", "matplotlib", "micrograd==0.1.0", "mypy"} <= set(extras["test"])
     assert extras["plot"] == ["matplotlib"] and extras["viz"] == ["graphviz"]
     cibw = meta["tool"]["cibuildwheel"]
     assert cibw["test-extras"] == ["test"] and "pytest" in cibw["test-command"]
+    assert {"pp39-*", "pp310-*"} <= set(cibw["build"].split())
+    assert not any(s.startswith("pp") for s in cibw["skip"])
+
+
+def test_test_extra_brings_every_package_the_tests_import():
+    """Each top-level module the tests import is the standard library's,
+    cgrad's, the tests' own, or a package the test extra (or cgrad's
+    dependencies) brings: a fresh `pip install -e '.[test]'` skips nothing
+    for want of a package."""
+    if not IN_CHECKOUT:
+        pytest.skip("needs the source checkout")
+    try:
+        import tomllib
+    except ImportError:
+        import tomli as tomllib
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    requirements = project["dependencies"] + project["optional-dependencies"]["test"]
+    provided = {re.split(r"[<>=!~; \[]", r)[0].lower() for r in requirements}
+    # tomli: listed with a marker; tomllib: the standard library's from 3.11;
+    # _pytest: pytest's
+    provided |= {"tomli", "tomllib", "_pytest"}
+    ours = {"cgrad", "seed_data", "conftest"} | {p.stem for p in (ROOT / "tests").glob("*.py")}
+    imported = set()
+    for path in (ROOT / "tests").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                imported.add(node.module.split(".")[0])
+            elif (isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "importorskip"
+                  and isinstance(node.args[0], ast.Constant)):
+                imported.add(node.args[0].value.split(".")[0])
+    stdlib = pathlib.Path(sysconfig.get_paths()["stdlib"]).resolve()
+
+    def in_stdlib(module):
+        spec = importlib.util.find_spec(module)
+        return spec is not None and (spec.origin in ("built-in", "frozen") or (
+            spec.origin is not None and stdlib in pathlib.Path(spec.origin).resolve().parents
+            and "site-packages" not in spec.origin))
+
+    third_party = {m for m in imported - ours if not in_stdlib(m)}
+    assert third_party <= provided, f"not in the test extra: {sorted(third_party - provided)}"
 
 
 @needs_checkout

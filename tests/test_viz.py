@@ -36,7 +36,7 @@ def graphviz():
 @pytest.fixture
 def dot(graphviz):
     if shutil.which("dot") is None:
-        pytest.skip("the Graphviz program 'dot' is not installed")
+        pytest.skip("the Graphviz program 'dot' is not installed (apt-get install graphviz)")
     return graphviz
 
 
