@@ -3,16 +3,17 @@
 micrograd's algorithm as it is: closures for the backward of each op and a
 depth-first topological sort, made iterative so that deep graphs do not hit
 the recursion limit, and deterministic (operands are visited in the order they
-were given rather than in a set's order). Same API, ops, float operations and
-errors as cgrad.Value: the oracle of the differential tests and the baseline
-of the speed comparison.
+were given rather than in a set's order). Same API, ops, float operations, number
+types (Python's ints and floats, as micrograd keeps them) and errors as
+cgrad.Value: the oracle of the differential tests and the baseline of the
+speed comparison.
 """
 import math
 import random
 
 import numpy as np
 
-from .engine import DerivedOps, as_float
+from .engine import DerivedOps, _number
 
 
 def _pow(x, p):
@@ -39,6 +40,22 @@ def _ieee(fn, *args):
             return float({math.pow: np.power, math.log: np.log}[fn](*args))
 
 
+def _as_number(x):
+    """x as micrograd holds it: an int (numpy's and bools too) or a float;
+    TypeError for anything else, as cgrad.Value."""
+    x, is_int = _number(x)
+    return int(x) if is_int else x
+
+
+def _power_factor(x, q):
+    """x ** q in micrograd's backward of a ** p (q = p - 1): an int for an
+    int x and an int q >= 0, else a float, as libm gives it where Python
+    raises (0 ** -1: inf)."""
+    if type(x) is int and type(q) is int and q >= 0:
+        return x**q
+    return _ieee(math.pow, x, q)
+
+
 def _sigmoid(x):
     if x >= 0.0:
         return 1.0 / (1.0 + math.exp(-x))
@@ -50,8 +67,8 @@ class Value(DerivedOps):
     """ stores a single scalar value and its gradient """
 
     def __init__(self, data, _children=(), _op='', label=''):
-        self.data = as_float(data)
-        self.grad = 0.0
+        self.data = _as_number(data)
+        self.grad = 0
         # internal variables used for autograd graph construction
         self._backward = lambda: None
         self._children = tuple(_children)  # ordered: the sort is deterministic
@@ -96,12 +113,14 @@ class Value(DerivedOps):
             out._backward = _backward
             return out
         assert isinstance(other, (int, float)), "only supporting int/float powers for now"
-        p = float(other)
+        p = _as_number(other)
         out = Value(_pow(self.data, p), (self,), f'**{other}')
 
         def _backward():
-            if p != 0.0:  # a ** 0 is constant (torch's rule)
-                self.grad += (p * _ieee(math.pow, self.data, p - 1.0)) * out.grad
+            if p != 0:  # a ** 0 is constant (torch's rule)
+                self.grad += (p * _power_factor(self.data, p - 1)) * out.grad
+            else:  # micrograd adds 0 * a**-1, a float
+                self.grad = float(self.grad)
         out._backward = _backward
 
         return out
@@ -120,10 +139,10 @@ class Value(DerivedOps):
         return out
 
     def relu(self):
-        out = Value(0.0 if self.data < 0 else self.data, (self,), 'ReLU')
+        out = Value(0 if self.data < 0 else self.data, (self,), 'ReLU')
 
         def _backward():
-            self.grad += float(out.data > 0) * out.grad
+            self.grad += (out.data > 0) * out.grad
         out._backward = _backward
 
         return out
@@ -171,7 +190,7 @@ class Value(DerivedOps):
                 topo.append(v)
 
         # go one variable at a time and apply the chain rule to get its gradient
-        self.grad = 1.0
+        self.grad = 1
         for v in reversed(topo):
             v._backward()
 

@@ -174,7 +174,7 @@ def test_threads_with_custom_ops_lose_no_update():
         for t in threads: t.join()
         print(x.grad)
     """, timeout=300)
-    assert_clean_run(result, f"{60 * 10**6:.1f}\n")
+    assert_clean_run(result, f"{60 * 10**6}\n")  # an int, as micrograd's sums of ints
 
 
 def test_nested_backward_inside_a_custom_backward():
@@ -383,4 +383,4 @@ def test_no_attribute_a_user_sets_breaks_the_engine():
         d.backward()
         print(d._op, d.label, sorted(v.data for v in d._prev), a.grad)
     """)
-    assert_clean_run(result, "4.0 note 1234\n2.0 double\nTrue\nmine d [1.0, 3.0] 5.0\n")
+    assert_clean_run(result, "4.0 note 1234\n2 double\nTrue\nmine d [1, 3.0] 5.0\n")
