@@ -52,9 +52,10 @@ NOT_RUN = {
     "pip wheel . --no-deps -w dist":
         "compiles the C core again; .ci/run step 7 builds the wheel and step 8 runs the suite against it",
     "python -m cgrad.bench --compare-interpreters":
-        "needs PyPy with this cgrad built for it; the bench's own tests run it at --tiny sizes",
+        "needs PyPy with this cgrad built for it; tests/test_bench_interpreters.py runs it with --tiny",
     "python tools/ab.py main":
-        "builds two copies of the C core; the bench's tests run the harness with HEAD HEAD --tiny",
+        "needs a git checkout and builds two copies of the C core; tests/test_bench_ab.py runs it as "
+        "`HEAD HEAD --tiny`",
     "apt-get install pypy3 pypy3-dev": "installs system packages (root); .ci/run installs them for its PyPy run",
     "pypy3 -m venv ~/pypy && . ~/pypy/bin/activate": "makes a venv in the home directory; .ci/run makes its own",
     "pip install 'numpy<2' && pip install -e '.[test]' && python -m pytest -q":
