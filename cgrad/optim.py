@@ -29,9 +29,8 @@ class Optimizer:
         return array, ffi.from_buffer("double[]", array)
 
     def zero_grad(self):
-        """Sets every parameter's grad to 0."""
-        zeros = np.zeros(len(self.params))
-        lib.cg_scatter_grad(self._nodes, len(self.params), ffi.from_buffer("double[]", zeros))
+        """Sets every parameter's grad to 0 (micrograd's int 0), in one C call."""
+        lib.cg_zero_grads(self._nodes, len(self.params))
 
 
 class SGD(Optimizer):

@@ -173,6 +173,8 @@ void cg_gather_grad(const cg_ref *nodes, size_t n, double *out);
 /* data (grad) of nodes[i] = xs[i] (floats), for i < n. */
 void cg_scatter_data(const cg_ref *nodes, size_t n, const double *xs);
 void cg_scatter_grad(const cg_ref *nodes, size_t n, const double *xs);
+/* grad of nodes[i] = the int 0 (micrograd's zero_grad: p.grad = 0), i < n. */
+void cg_zero_grads(const cg_ref *nodes, size_t n);
 
 /* ---- optimizers (optim.c) ----------------------------------------------
  * Update the data of params[0..n-1] from their grads, as torch.optim does

@@ -239,3 +239,11 @@ void cg_scatter_grad(const cg_ref *nodes, size_t n, const double *xs)
         cg__node(nodes[i])->flags |= CG_F_GRAD_FLOAT;
     }
 }
+
+void cg_zero_grads(const cg_ref *nodes, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        cg__node(nodes[i])->grad = 0.0;
+        cg__node(nodes[i])->flags &= (uint8_t)~CG_F_GRAD_FLOAT;
+    }
+}
