@@ -145,7 +145,8 @@ class _Owned:
         self._free()
 
     def _free(self):
-        ptr, self.ptr = self.ptr, ffi.NULL
+        ptr = getattr(self, "ptr", ffi.NULL)  # (not set if __init__ failed)
+        self.ptr = ffi.NULL
         if ptr != ffi.NULL:
             type(self).free_fn(ptr)
 
