@@ -323,8 +323,10 @@ def test_item6_float32_is_computed_in_float64():
     in float32, cgrad in float64; the README lists it among the differences."""
     x = np.float32(0.1)
     assert (CV(x) * 3).data == float(x) * 3
-    assert (MV(x) * 3).data == x * np.float32(3)
-    assert (CV(x) * 3).data != float((MV(x) * 3).data)  # (compared as float64s)
+    micrograd = (MV(x) * 3).data
+    assert micrograd == x * 3  # numpy's own rules
+    if np.result_type(micrograd) == np.float32:  # numpy >= 2 (NEP 50); numpy 1 gives float64 here
+        assert (CV(x) * 3).data != float(micrograd)  # (compared as float64s)
 
 
 def test_item6_float64_values_agree():
@@ -336,11 +338,12 @@ def test_item6_float64_values_agree():
     assert c.data == m.data
 
 
-@pytest.mark.xfail(strict=True, reason="not an issue 13 item, found with demo.ipynb's inputs: micrograd keeps "
+@pytest.mark.xfail(np.lib.NumpyVersion(np.__version__) >= "2.0.0", strict=True,
+                   reason="not an issue 13 item, found with demo.ipynb's inputs: micrograd keeps "
                                        "an np.float64 (list(map(Value, xrow)) of a numpy row) and its grads "
                                        "become np.float64, so with numpy >= 2 a printed list shows "
                                        "[np.float64(0.5), np.float64(-1.0), np.float64(0.5)]; cgrad prints "
-                                       "[0.5, -1.0, 0.5]")
+                                       "[0.5, -1.0, 0.5] (numpy < 2, as on PyPy, prints both alike)")
 def test_numpy_float64_data_prints_as_on_micrograd():
     printed = []
     for V in (MV, CV):

@@ -14,9 +14,10 @@ PYPY = sys.implementation.name == "pypy"
 
 
 def test_a_finalizer_at_interpreter_exit_builds_values():
-    """A module-level object whose __del__ builds Values: at exit it runs
-    while the interpreter tears everything down (it used to segfault, every
-    run: the block had been freed by its own finalizer first)."""
+    """A module-level object whose __del__ builds Values: at exit CPython runs
+    it while the interpreter tears everything down (it used to segfault: the
+    block had been freed by its own finalizer first). PyPy runs no finalizer
+    at exit: there the check is that the exit is clean."""
     result = run_python("""
         from cgrad import Value
         class Trainer:
@@ -24,7 +25,7 @@ def test_a_finalizer_at_interpreter_exit_builds_values():
             def __del__(self): print((self.w * 2).tanh().data)
         trainer = Trainer()
     """)
-    assert_clean_run(result, "0.7615941559557649\n")
+    assert_clean_run(result, "" if PYPY else "0.7615941559557649\n")
 
 
 def test_values_kept_by_a_finalizer_in_cyclic_garbage_stay_valid():
@@ -98,9 +99,11 @@ def test_finalizers_that_build_values_during_collections_do_not_deadlock():
     in a fresh block, and a finalizer it runs can make nodes too (it used to
     deadlock on the lock that guarded block replacement)."""
     result = run_python("""
-        import gc
+        import gc, sys
         from cgrad import Value
-        gc.set_threshold(5, 1, 1)
+        pypy = sys.implementation.name == "pypy"
+        if not pypy:
+            gc.set_threshold(5, 1, 1)  # (PyPy: collected by hand below)
         made = []
         class Junk:
             def __init__(self): self.me = self
@@ -110,6 +113,8 @@ def test_finalizers_that_build_values_during_collections_do_not_deadlock():
         for i in range(30000):
             Junk()
             y = y * 1.0 + 0.0
+            if pypy and i % 500 == 0:
+                gc.collect()
         y.backward()
         assert x.grad == 1.0 and y.data == 0.5, (x.grad, y.data)
         assert made and set(made) == {4.0}
