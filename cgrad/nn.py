@@ -238,7 +238,8 @@ class NeuronSumPart(Value):
 
     @property
     def grad(self):
-        return Value.grad.fget(self) + self._cg_sum.grad
+        own = Value.grad.fget(self)
+        return self._cg_sum.grad if own == 0 else own + self._cg_sum.grad  # (the sum's, as it is, if alone)
 
     @grad.setter
     def grad(self, g):

@@ -306,6 +306,37 @@ def test_backward_from_a_part_is_micrographs():
         assert_same_graph(*graphs)
 
 
+def test_a_backward_written_in_python_over_prev_and_backward():
+    """micrograd's backward as lecture code and homework write it (zero every
+    node, topological sort over _prev, each node's _backward in reverse)
+    gives the grads backward() gives: the fused node does the work once, the
+    parts' own kernels add nothing."""
+    seen = []
+    for by_hand in (False, True):
+        random.seed(12)
+        model = cgrad.nn.MLP(3, [4, 1])
+        out = model([Value(0.4), Value(-0.7), Value(1.1)])
+        if by_hand:
+            topo, visited = [], set()
+
+            def build(v):
+                if v not in visited:
+                    visited.add(v)
+                    for child in v._prev:
+                        build(child)
+                    topo.append(v)
+            build(out)
+            for v in topo:
+                v.grad = 0
+            out.grad = 1
+            for v in reversed(topo):
+                v._backward()
+        else:
+            out.backward()
+        seen.append([p.grad for p in model.parameters()])
+    assert seen[0] == seen[1] and any(seen[0])
+
+
 def test_op_can_be_renamed_and_prev_stays_fixed():
     total = the_sum(neuron_output(cgrad.nn, Value))
     total._op = "mine"
