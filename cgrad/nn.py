@@ -6,13 +6,20 @@ inside: `sum((wi*xi for wi, xi in zip(self.w, x)), self.b)` is cgrad.dot,
 which does the same float operations in the same order in one C call, and a
 Layer makes all of its neurons' nodes in one call (cg_layer). So a micrograd
 script gets the same numbers, faster.
+
+Code that looks at the graph (`_prev`, `_op`, draw_dot) still sees
+micrograd's: a neuron's fused sum is a NeuronSum, which shows itself as the
+last '+' of `((b + w0*x0) + w1*x1) + ...` and makes the products and partial
+sums before it (NeuronSumParts) when first looked at.
 """
 import random
 
 from . import engine
 from ._core import REF_MIN, Block, ffi, lib
 from .engine import Value, _wrap
-from .functional import ValueList, dot, node_array, snapshot
+from .functional import ValueList, _create, _operand, _operands, node_array, snapshot
+
+_new = object.__new__
 
 
 def _as_inputs(x):
@@ -49,9 +56,9 @@ class Neuron(Module):
         if n == 0:
             act = self.b  # micrograd's sum((), self.b) is self.b itself
         elif n != len(x) or n != len(self.w):
-            act = dot(self.w[:n], x[:n], self.b)
+            act = _neuron_dot(self.w[:n], x[:n], self.b)
         else:
-            act = dot(self.w, x, self.b)
+            act = _neuron_dot(self.w, x, self.b)
         return act.relu() if self.nonlin else act
 
     def parameters(self):
@@ -105,8 +112,8 @@ class MLP(Module):
 
 def _all_neurons_at_once(layer, x):
     """layer's neurons called on x in one C call (cg_layer): the nodes, and
-    so the numbers, that calling them one by one makes, each neuron a 'dot'
-    and a 'ReLU'. None when the neurons do not all take len(x) inputs with
+    so the numbers, that calling them one by one makes, each neuron a
+    NeuronSum and a 'ReLU'. None when the neurons do not all take len(x) inputs with
     one nonlinearity; then they are called one by one."""
     neurons = layer.neurons
     xs, x_nodes = snapshot(x)
@@ -126,11 +133,30 @@ def _all_neurons_at_once(layer, x):
     h = lib.cg_layer(blk.ptr, *args)
     if h < REF_MIN:
         h, blk = engine._retry(h, lib.cg_layer, *args, nodes=nodes)
-    dots = [_wrap(out[j * (1 + relu)], blk, (n.b,) + w + xs, None)  # dot's operands, as cg_dot's
+    dots = [_neuron_sum(out[j * (1 + relu)], blk, (n.b,) + w + xs)  # dot's operands, as cg_dot's
             for j, (n, w) in enumerate(zip(neurons, weights))]
     if not relu:
         return dots
     return [_wrap(out[2 * j + 1], blk, d, None) for j, d in enumerate(dots)]
+
+
+def _neuron_dot(ws, xs, b):
+    """cgrad.dot(ws, xs, b) for equally long ws and xs, as a NeuronSum."""
+    ws, w_refs = _operands(ws, "ws")
+    xs, x_refs = _operands(xs, "xs")
+    b = _operand(b)
+    h, blk = _create(lib.cg_dot, 2 * len(ws), 1, b._cg_h, w_refs, x_refs, len(ws))
+    return _neuron_sum(h, blk, (b, *ws, *xs))
+
+
+def _neuron_sum(h, blk, operands):
+    """A NeuronSum for the dot node h in blk (as engine._wrap makes a Value)."""
+    total = _new(NeuronSum)
+    total._cg_h = h
+    total._cg_blk = blk
+    total._cg_a = operands
+    total._cg_b = None
+    return total
 
 
 def _layer_params(layer):
@@ -155,3 +181,97 @@ def _layer_params(layer):
                   node_array([n.b for n in neurons]))
     layer.__dict__["_params"] = (key, params)
     return params
+
+
+# ---- the graph as micrograd shows it ------------------------------------------
+
+class NeuronSum(Value):
+    """A neuron's weighted sum, `sum((wi*xi for wi, xi in zip(w, x)), b)`:
+    one fused C 'dot' node, whose forward and backward do all the work.
+    Seen through `_prev` and `_op` it is what micrograd makes, the last '+'
+    of `((b + w0*x0) + w1*x1) + ...`: its operands are the partial sum
+    before it (b itself for one input) and the last product. The first look
+    makes that chain of products and partial sums (NeuronSumParts) and keeps
+    it in _cg_b (unused by a fused node), so identity is stable from then
+    on. The chain is never made by training, only by looking."""
+
+    __slots__ = ()  # a Value's layout: nn makes these as cheaply as Values
+
+    @property
+    def _prev(self):
+        chain = self._cg_b
+        if chain is None:
+            made = _micrograd_chain(self)
+            if self._cg_b is None:  # (unless a finalizer or a thread looked meanwhile)
+                self._cg_b = made
+            chain = self._cg_b
+        return set(chain)
+
+    _prev = _prev.setter(Value._prev.fset)  # the graph stays fixed, as any Value's
+
+    @property
+    def _op(self):
+        state = getattr(self, "_cg_state", None)
+        if state is not None and state.op is not None:  # assigned by the user
+            return state.op
+        return "+"
+
+    _op = _op.setter(Value._op.fset)
+
+
+class NeuronSumPart(Value):
+    """A product w_k*x_k or a partial sum of a NeuronSum's chain, made on
+    the sum's first look: a real C '*' or '+' node over the Values micrograd
+    would use, so its data, `_prev` and `_op` are micrograd's (its data is
+    computed from its operands' data at that moment: see NeuronSum).
+
+    Its grad is micrograd's too. There each part has one user, the next
+    part, so its grad is the sum's grad; here the fused node's backward does
+    the work and never visits the parts, so a part reads the sum's grad,
+    live, plus what its own node got from any other use (an expression built
+    on it, a backward started from it). Setting a part's grad sets the sum's
+    (the whole chain shares it) and clears the part's own: so code that
+    zeroes every node it walks to (`for v in topo: v.grad = 0`) still
+    works."""
+
+    __slots__ = ("_cg_sum",)  # a Value on the sum's node; not the sum: no reference cycle
+
+    @property
+    def grad(self):
+        own = Value.grad.fget(self)
+        return self._cg_sum.grad if own == 0 else own + self._cg_sum.grad  # (the sum's, as it is, if alone)
+
+    @grad.setter
+    def grad(self, g):
+        self._cg_sum.grad = g
+        Value.grad.fset(self, 0)
+
+
+def _micrograd_chain(total):
+    """The operands micrograd's sum has for the NeuronSum `total`: (partial
+    sum before the last product, last product), made now with the engine's
+    C '*' and '+' in micrograd's order, which give the fused node's floats:
+    cg_dot adds left to right from b."""
+    b, *rest = total._cg_a  # (b, *ws, *xs), as nn makes it
+    n = len(rest) // 2
+    shared = _wrap(total._cg_h, total._cg_blk, None, None)  # the sum's grad, for the parts
+    products = [_part(lib.cg_mul, w, x, shared) for w, x in zip(rest[:n], rest[n:])]
+    partial = b
+    for product in products[:-1]:
+        partial = _part(lib.cg_add, partial, product, shared)
+    return partial, products[-1]
+
+
+def _part(c_op, a, b, shared):
+    """A NeuronSumPart: the node c_op(a, b), as the engine's binary ops make it."""
+    blk = engine._block
+    h = c_op(blk.ptr, a._cg_h, b._cg_h)
+    if h < REF_MIN:
+        h, blk = engine._retry(h, c_op, a._cg_h, b._cg_h)
+    part = _new(NeuronSumPart)
+    part._cg_h = h
+    part._cg_blk = blk
+    part._cg_a = a
+    part._cg_b = b
+    part._cg_sum = shared
+    return part

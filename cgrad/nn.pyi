@@ -2,8 +2,18 @@
 # engine.pyi for what these stubs cover).
 from collections.abc import Iterable
 
-from .engine import _Operand, Value
+from .engine import _Number, _Operand, Value
 from .functional import ValueList
+
+# A neuron's fused sum, shown as micrograd's last '+' (see nn.py), and the
+# products and partial sums before it, made when it is first looked at.
+class NeuronSum(Value): ...
+
+class NeuronSumPart(Value):
+    @property
+    def grad(self) -> float: ...
+    @grad.setter
+    def grad(self, g: _Number) -> None: ...
 
 class Module:
     def zero_grad(self) -> None: ...

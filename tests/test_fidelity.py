@@ -37,11 +37,6 @@ NEEDS = {
 # removes each marker when the engine change it names lands (strict: an
 # unexpected pass fails, so a stale marker is noticed).
 XFAIL = {
-    "trace_graph": "issue 13 item 5: draw_dot of nn.Neuron(2) is 15 nodes, 14 edges on micrograd "
-                   "(ops '*', '*', '+', '+', 'ReLU'); cgrad shows 9 nodes, 8 edges ('dot', 'ReLU'); "
-                   "trace() of MLP(2, [4, 4, 1]) gives 103 nodes, 120 edges "
-                   "({'': 39, '*': 28, '+': 28, 'ReLU': 8}), cgrad 56 nodes, 73 edges "
-                   "({'': 39, 'ReLU': 8, 'dot': 9})",
     "lecture_first_half": "not an issue 13 item: cgrad's tanh is C's tanh(x), the lecture's "
                           "(exp(2x) - 1)/(exp(2x) + 1); at n = 0.8813735870195432 they differ in the "
                           "last bit: o.data 0.7071067811865477 on cgrad, 0.7071067811865476 in the "

@@ -263,18 +263,12 @@ def _neuron_output(nn, V):
     return y
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 5: trace_graph.ipynb draws nn.Neuron(2) as 15 nodes "
-                                       "on micrograd ('*', '*', '+', '+', 'ReLU' and 10 Values); cgrad's is "
-                                       "9 (a fused 'dot' and 'ReLU')")
 def test_item5_neuron_graph_as_draw_dot_counts_it():
     m, c = _neuron_output(mg_nn, MV), _neuron_output(cgrad.nn, CV)
     assert drawn_node_count(m) == 15
     assert drawn_node_count(c) == drawn_node_count(m)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 5: walking an MLP's _prev finds "
-                                       "{'': 39, '*': 28, '+': 28, 'ReLU': 8} (103 Values) on micrograd, "
-                                       "{'': 39, 'dot': 9, 'ReLU': 8} (56) on cgrad")
 def test_item5_mlp_graph_walk_sees_micrographs_ops_data_and_grads():
     seen = []
     for nn, V in ((mg_nn, MV), (cgrad.nn, CV)):
@@ -289,8 +283,6 @@ def test_item5_mlp_graph_walk_sees_micrographs_ops_data_and_grads():
     assert seen[1] == seen[0]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 5: cgrad.draw_dot of a cgrad.nn.Neuron(2) draws "
-                                       "9 nodes, micrograd's graph is 15")
 def test_item5_cgrad_draw_dot_of_a_neuron():
     pytest.importorskip("graphviz")
     dot = cgrad.draw_dot(_neuron_output(cgrad.nn, CV))
