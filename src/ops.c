@@ -156,7 +156,7 @@ cg_ref cg_custom(cg_block *blk, double data, const cg_ref *args, size_t n)
     cg__close_if_over_budget(blk);
     node->data = data;
     node->op = CG_CUSTOM;
-    node->flags = CG_F_DATA_FLOAT | CG_F_PYTHON; /* an int's maker says so (cg_set_int_data) */
+    node->flags = CG_F_DATA_FLOAT; /* an int's maker says so (cg_set_int_data) */
     node->nargs = array ? CG_NARGS_ARRAY : (uint8_t)n;
     if (array) {
         node->flags |= CG_F_ARRAY;
@@ -166,6 +166,9 @@ cg_ref cg_custom(cg_block *blk, double data, const cg_ref *args, size_t n)
     for (size_t i = 0; i < n; i++)
         dst[i] = cg__node(args[i]);
     node->flags |= cg__leaf_args_flag(dst, n);
+    if (n == 0) /* visited like a leaf with a Python backward, and counted as one (sweep.c); */
+        (void)cg_set_callback(cg__ref(node), NULL); /* cannot fail: its callback is kept in x */
+    node->flags |= CG_F_PYTHON;
     return cg__ref(node);
 }
 

@@ -75,11 +75,11 @@ enum { WALK_AHEAD = 64 };
  * (CG_F_LEAF_ARGS); after the first, it must. */
 static atomic_size_t hooked_leaves;
 
-/* Whether the walk visits a: interior nodes, and leaves whose backward is
- * Python's. */
-static inline int visited(const cg_node *a)
+/* Whether the walk visits a: interior nodes, and, once hooked (some leaf
+ * has one), leaves whose backward is Python's. */
+static inline int visited(const cg_node *a, int hooked)
 {
-    return a->nargs || (a->flags & CG_F_PYTHON);
+    return a->nargs || (hooked && (a->flags & CG_F_PYTHON));
 }
 
 /* Marks operand a of the node the walk is at, if it is visited and not
@@ -93,9 +93,10 @@ static inline int visited(const cg_node *a)
  * are prefetched by WALK_AHEAD). A prefetch never faults, so the null second
  * operand of a unary node, or the operand array of an n-ary one, is
  * harmless. */
-static inline void mark(cg_node *a, uintptr_t start, uintptr_t span, size_t *pending, size_t *here)
+static inline void mark(cg_node *a, uintptr_t start, uintptr_t span, size_t *pending, size_t *here,
+                        int hooked)
 {
-    if (visited(a) && !a->mark) {
+    if (visited(a, hooked) && !a->mark) {
         a->mark = 1;
         PREFETCH_FOR_WRITE(a->in.pair[0]);
         PREFETCH_FOR_WRITE(a->in.pair[1]);
@@ -110,18 +111,18 @@ static inline void mark(cg_node *a, uintptr_t start, uintptr_t span, size_t *pen
 /* Marks the operands of n, which lies in the block whose first node is
  * first. Inline operands get no loop: they are most nodes' operands, and the
  * walk's cost is in what it does per node. */
-static void mark_operands(cg_node *n, cg_node *first, size_t *pending, size_t *here)
+static inline void mark_operands(cg_node *n, cg_node *first, size_t *pending, size_t *here, int hooked)
 {
     uintptr_t start = (uintptr_t)first, span = (uintptr_t)n - start;
     if (!(n->flags & CG_F_ARRAY)) {
-        mark(n->in.pair[0], start, span, pending, here);
+        mark(n->in.pair[0], start, span, pending, here, hooked);
         if (n->nargs == 2)
-            mark(n->in.pair[1], start, span, pending, here);
+            mark(n->in.pair[1], start, span, pending, here, hooked);
         return;
     }
     cg_args *args = n->in.array;
     for (size_t i = 0, k = args->count; i < k; i++)
-        mark(args->at[i], start, span, pending, here);
+        mark(args->at[i], start, span, pending, here, hooked);
 }
 
 /* The walk, engine lock held. With run set, runs the kernel of each reachable
@@ -133,17 +134,17 @@ static void mark_operands(cg_node *n, cg_node *first, size_t *pending, size_t *h
  * little. (The count of the block being walked is kept in a local: one
  * counter in memory that every node updates would be a chain of dependent
  * writes.) Leaves every mark and count clear. CG_OK, or CG_NOMEM if the order
- * could not grow (the walk still goes to the end, to clear the marks). */
-static int walk_back(cg_node *root, int run, cg_sweep *sw)
+ * could not grow (the walk still goes to the end, to clear the marks).
+ * hooked (a constant at each call, so the compiler makes two walks): visit
+ * leaves given a Python backward too, which means looking at every operand. */
+CG_ALWAYS_INLINE int walk_back(cg_node *root, int run, cg_sweep *sw, const int hooked)
 {
     int status = CG_OK;
     size_t cap = 0;
     size_t pending = 1, here = 1; /* marked nodes not reached yet: in all, in blk */
     cg_block *blk = cg__block_of(root);
     cg_node *n = root, *first = blk->nodes;
-    uint8_t skip = atomic_load_explicit(&hooked_leaves, memory_order_relaxed) ? 0 : CG_F_LEAF_ARGS;
-
-    if (!visited(root))
+    if (!visited(root, 1)) /* (a root with a Python backward is visited, whatever hooked says) */
         return CG_OK;
     root->mark = 1;
     for (;;) {
@@ -153,8 +154,8 @@ static int walk_back(cg_node *root, int run, cg_sweep *sw)
             if (n - first >= WALK_AHEAD)
                 PREFETCH_FOR_WRITE(n - WALK_AHEAD);
             n->mark = 0;
-            if (!(n->flags & skip) && n->nargs) /* (a leaf visited for its Python backward has none) */
-                mark_operands(n, first, &pending, &here);
+            if (hooked ? n->nargs != 0 : !(n->flags & CG_F_LEAF_ARGS))
+                mark_operands(n, first, &pending, &here, hooked);
             if (run && !(n->flags & CG_F_PYTHON)) {
                 cg__backward(n);
             } else {
@@ -193,7 +194,12 @@ static cg_sweep *walk(cg_ref root, int run, int *status)
         cg__node(root)->grad = 1.0;
         cg__node(root)->flags &= (uint8_t)~CG_F_GRAD_FLOAT;
     }
-    *status = walk_back(cg__node(root), run, sw);
+    /* two copies of the walk: the one for processes where no leaf has a
+     * Python backward (nearly all) does not look for one */
+    if (atomic_load_explicit(&hooked_leaves, memory_order_relaxed))
+        *status = walk_back(cg__node(root), run, sw, 1);
+    else
+        *status = walk_back(cg__node(root), run, sw, 0);
     cg__unlock();
     if (*status != CG_OK || (run && sw->size == 0)) {
         cg_sweep_free(sw);
@@ -269,7 +275,7 @@ int cg_set_callback(cg_ref node, void *callback)
         find_hook(n)->callback = callback;
     else
         n->x.callback = callback;
-    if (!(n->flags & CG_F_PYTHON) && n->op == CG_LEAF)
+    if (!(n->flags & CG_F_PYTHON) && !n->nargs) /* a leaf, or a custom node with no operands */
         atomic_fetch_add_explicit(&hooked_leaves, 1, memory_order_relaxed);
     n->flags |= CG_F_PYTHON;
     cg__unlock();
