@@ -14,6 +14,7 @@ from .functional import snapshot
 class Optimizer:
     def __init__(self, params, lr):
         self.params, self._nodes = snapshot(list(params))
+        self._zeros = ffi.new("double[]", len(self.params))  # zero_grad's source, zeroed by cffi
         self.lr = lr
         self.steps = 0
 
@@ -24,8 +25,7 @@ class Optimizer:
 
     def zero_grad(self):
         """Sets every parameter's grad to 0."""
-        zeros = np.zeros(len(self.params))
-        lib.cg_scatter_grad(self._nodes, len(self.params), ffi.from_buffer("double[]", zeros))
+        lib.cg_scatter_grad(self._nodes, len(self.params), self._zeros)
 
 
 class SGD(Optimizer):
