@@ -122,7 +122,7 @@ def sum(values, start=0):
     values = tuple(values)
     if not values:
         raise ValueError("values must not be empty")
-    return _reduce(lib.CG_SUM, (start, *values))
+    return _reduce(lib.CG_SUM, (_operand(start), *values))  # a Value start: one pass over Values
 
 
 def mean(values):

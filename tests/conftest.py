@@ -34,8 +34,8 @@ def gc_frozen():
     """Moves every object that exists before the test out of the collector's
     sight (gc.freeze), so that the test's many gc.collect() calls examine only
     what the test made and stay fast with torch and friends loaded. PyPy has
-    no gc.freeze (its collections are generational and fast without it):
-    there this only collects first."""
+    no gc.freeze: there this only collects first (and each gc.collect()
+    walks the whole heap, so such tests take fewer rounds on PyPy)."""
     gc.collect()
     if not hasattr(gc, "freeze"):
         yield

@@ -210,6 +210,10 @@ def test_optimizer_zero_grad_and_lr_decay_in_the_demo_loop():
     assert [p.data for p in model.parameters()] == before
     opt.zero_grad()
     assert all(p.grad == 0.0 for p in model.parameters())
+    model([0.5, 2.0]).backward()  # and again, every step
+    assert any(p.grad != 0.0 for p in model.parameters())
+    opt.zero_grad()
+    assert all(p.grad == 0.0 for p in model.parameters())
 
 
 # ---- pickle and deepcopy -------------------------------------------------------
