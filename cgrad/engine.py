@@ -10,7 +10,6 @@ Every op reads as in micrograd: coerce the operand, make `out` (one call into
 C, which also does the math), done; the backward kernels are C's.
 """
 import functools
-import math
 import os
 import threading
 
@@ -25,6 +24,8 @@ _cg_unary = lib.cg_unary
 _cg_pow_const = lib.cg_pow_const
 _cg_float_data = lib.cg_float_data
 _cg_float_grad = lib.cg_float_grad
+_cg_int_data = lib.cg_int_data
+_cg_int_grad = lib.cg_int_grad
 _cg_set_data = lib.cg_set_data
 _cg_set_grad = lib.cg_set_grad
 
@@ -110,11 +111,11 @@ def as_float(x):
     return _number(x)[0]
 
 
-def _exact(h, read, is_int):
-    """A datum or grad read from C as Python holds it: an int where it is one
-    (micrograd keeps ints: `Value(2) * 3` is 6, a new node's grad is 0)."""
-    x = read(h)
-    return int(x) if is_int(h) and math.isfinite(x) else x
+def _int_or_nan(x):
+    """What cg_int_data (cg_int_grad) read: an int (micrograd keeps ints:
+    `Value(2) * 3` is 6, a new node's grad is 0), or NaN for a float NaN. An
+    int past float64's range is inf and stays a float."""
+    return int(x) if x - x == 0.0 else x
 
 
 def _set_number(h, x, set_float, set_int):
@@ -340,7 +341,7 @@ class Value(DerivedOps):
     @property
     def data(self):
         x = _cg_float_data(self._cg_h)
-        return x if x == x else _exact(self._cg_h, lib.cg_data, lib.cg_data_is_int)
+        return x if x == x else _int_or_nan(_cg_int_data(self._cg_h))
 
     @data.setter
     def data(self, x):
@@ -352,7 +353,7 @@ class Value(DerivedOps):
     @property
     def grad(self):
         g = _cg_float_grad(self._cg_h)
-        return g if g == g else _exact(self._cg_h, lib.cg_grad, lib.cg_grad_is_int)
+        return g if g == g else _int_or_nan(_cg_int_grad(self._cg_h))
 
     @grad.setter
     def grad(self, g):

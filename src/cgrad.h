@@ -199,12 +199,14 @@ void cg_adam_step(const cg_ref *params, size_t n, double lr, double beta1, doubl
 
 double cg_data(cg_ref node);
 double cg_grad(cg_ref node);
-/* The data (grad) if it is a float, else NaN: one call for the common case;
- * on NaN, cg_data_is_int (cg_grad_is_int) tells an int from a float NaN. */
+/* The data (grad) if it is a float, else NaN: one call for the common case.
+ * The _int_ forms: the data (grad) if it is an int, else NaN. So a value is
+ * read in one call if a float, in two if an int (and a float NaN is the NaN
+ * that both forms return). */
 double cg_float_data(cg_ref node);
 double cg_float_grad(cg_ref node);
-int cg_data_is_int(cg_ref node);
-int cg_grad_is_int(cg_ref node);
+double cg_int_data(cg_ref node);
+double cg_int_grad(cg_ref node);
 /* Writes the data (grad) as a float; the _int_ forms as an int. */
 void cg_set_data(cg_ref node, double x);
 void cg_set_grad(cg_ref node, double g);

@@ -187,8 +187,17 @@ double cg_float_grad(cg_ref node)
     return (n->flags & CG_F_GRAD_FLOAT) ? n->grad : NAN;
 }
 
-int cg_data_is_int(cg_ref node) { return !(cg__node(node)->flags & CG_F_DATA_FLOAT); }
-int cg_grad_is_int(cg_ref node) { return !(cg__node(node)->flags & CG_F_GRAD_FLOAT); }
+double cg_int_data(cg_ref node)
+{
+    cg_node *n = cg__node(node);
+    return (n->flags & CG_F_DATA_FLOAT) ? NAN : n->data;
+}
+
+double cg_int_grad(cg_ref node)
+{
+    cg_node *n = cg__node(node);
+    return (n->flags & CG_F_GRAD_FLOAT) ? NAN : n->grad;
+}
 
 void cg_set_data(cg_ref node, double x)
 {

@@ -44,7 +44,8 @@ from time import perf_counter
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH_DIR = os.path.join(ROOT, "cgrad", "bench")
-OPS = (("a + b", "a + b"), ("a * b", "a * b"), ("a.tanh()", "a.tanh()"))
+OPS = (("a + b", "a + b"), ("a * b", "a * b"), ("a.tanh()", "a.tanh()"),
+       ("a.data", "a.data"), ("a.grad", "a.grad"))
 SIDES = ("base", "other")
 MODULE_NAME = '"cgrad._cgrad"'  # as build_ffi.py passes it to set_source
 TOLERANCE = 1e-12  # relative: the two builds' softmax-NLL loss and grads
