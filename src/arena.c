@@ -26,6 +26,22 @@ enum { CG_DEFAULT_BLOCK_NODES = 1024 }; /* engine.py's _BLOCK_NODES */
 
 static cg_block *newest; /* the tail of the list; guarded by the engine lock (lock.c) */
 
+/* Nodes with no operands and a Python backward made so far in this process
+ * (micrograd runs every node's _backward, leaves' too). While there are none,
+ * the walk need not look at the operands of a node whose operands are all
+ * leaves (CG_F_LEAF_ARGS); after the first, it must. */
+static atomic_size_t hooked_leaves;
+
+void cg__count_hooked_leaf(void)
+{
+    atomic_fetch_add_explicit(&hooked_leaves, 1, memory_order_relaxed);
+}
+
+int cg__hooked_leaves(void)
+{
+    return atomic_load_explicit(&hooked_leaves, memory_order_relaxed) != 0;
+}
+
 cg_block *cg__newest_block(void)
 {
     return newest;

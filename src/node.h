@@ -144,6 +144,12 @@ void cg__lock(void);
 void cg__unlock(void);
 void cg__lock_init(void);
 
+/* Counts a node with no operands given a Python backward (a leaf, or a
+ * custom node with none), and tells whether there has been one in this
+ * process: the sweep then visits such nodes among operands too (arena.c). */
+void cg__count_hooked_leaf(void);
+int cg__hooked_leaves(void);
+
 /* The newest block, or NULL; call with the engine lock held. */
 cg_block *cg__newest_block(void);
 

@@ -166,8 +166,8 @@ cg_ref cg_custom(cg_block *blk, double data, const cg_ref *args, size_t n)
     for (size_t i = 0; i < n; i++)
         dst[i] = cg__node(args[i]);
     node->flags |= cg__leaf_args_flag(dst, n);
-    if (n == 0) /* visited like a leaf with a Python backward, and counted as one (sweep.c); */
-        (void)cg_set_callback(cg__ref(node), NULL); /* cannot fail: its callback is kept in x */
+    if (n == 0) /* visited as a leaf given a Python backward is (sweep.c) */
+        cg__count_hooked_leaf();
     node->flags |= CG_F_PYTHON;
     return cg__ref(node);
 }

@@ -69,12 +69,6 @@ static cg_node *last_node(cg_block *blk)
  * softmax-NLL; 16 and 32 nodes do less). */
 enum { WALK_AHEAD = 64 };
 
-/* Leaves given a Python backward so far in this process (micrograd runs
- * every node's _backward, leaves' too). While there are none, the walk need
- * not look at the operands of a node whose operands are all leaves
- * (CG_F_LEAF_ARGS); after the first, it must. */
-static atomic_size_t hooked_leaves;
-
 /* Whether the walk visits a: interior nodes, and, once hooked (some leaf
  * has one), leaves whose backward is Python's. */
 static inline int visited(const cg_node *a, int hooked)
@@ -196,7 +190,7 @@ static cg_sweep *walk(cg_ref root, int run, int *status)
     }
     /* two copies of the walk: the one for processes where no leaf has a
      * Python backward (nearly all) does not look for one */
-    if (atomic_load_explicit(&hooked_leaves, memory_order_relaxed))
+    if (cg__hooked_leaves())
         *status = walk_back(cg__node(root), run, sw, 1);
     else
         *status = walk_back(cg__node(root), run, sw, 0);
@@ -275,8 +269,8 @@ int cg_set_callback(cg_ref node, void *callback)
         find_hook(n)->callback = callback;
     else
         n->x.callback = callback;
-    if (!(n->flags & CG_F_PYTHON) && !n->nargs) /* a leaf, or a custom node with no operands */
-        atomic_fetch_add_explicit(&hooked_leaves, 1, memory_order_relaxed);
+    if (!(n->flags & CG_F_PYTHON) && !n->nargs) /* a leaf */
+        cg__count_hooked_leaf();
     n->flags |= CG_F_PYTHON;
     cg__unlock();
     return CG_OK;
