@@ -119,8 +119,11 @@ cg_ref cg_pow(cg_block *blk, cg_ref a, cg_ref b)
 cg_ref cg_div(cg_block *blk, cg_ref a, cg_ref b)
 {
     cg_node *na = cg__node(a), *nb = cg__node(b);
+    /* volatile: given the constant, GCC turns pow(x, -1.0) into 1.0 / x,
+     * which can differ from libm's pow (Python's x ** -1) in the last bit */
+    volatile double minus_one = -1.0;
     double inv;
-    int status = cg__checked_pow(nb->data, -1.0, &inv);
+    int status = cg__checked_pow(nb->data, minus_one, &inv);
     if (status != CG_OK)
         return (cg_ref)status;
     cg_node *n = cg__alloc_nodes(blk, 2);

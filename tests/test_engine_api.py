@@ -796,3 +796,14 @@ def test_deepcopy_of_parameters():
     out = snapshot[0] * snapshot[1]
     out.backward()
     assert snapshot[0].grad == -1.0
+
+
+def test_value_over_value_is_micrographs_power_of_minus_one():
+    """a / b is micrograd's a * b**-1, and b**-1 is libm's pow, which for this
+    b differs in the last bit from 1.0 / b (what a compiler makes of
+    pow(b, -1.0) if it sees the constant)."""
+    b = 1.1186638600993815
+    assert b**-1 != 1.0 / b
+    q = Value(1.0) / Value(b)
+    assert q.data == 1.0 * b**-1
+    assert [v for v in q._prev if v._op == "**-1"][0].data == b**-1
