@@ -798,7 +798,7 @@ def test_deepcopy_of_parameters():
     assert snapshot[0].grad == -1.0
 
 
-def test_value_over_value_is_micrographs_power_of_minus_one():
+def test_value_over_value_is_micrograds_power_of_minus_one():
     """a / b is micrograd's a * b**-1, and b**-1 is libm's pow, which for this
     b differs in the last bit from 1.0 / b (what a compiler makes of
     pow(b, -1.0) if it sees the constant)."""
