@@ -26,6 +26,7 @@ _cg_float_data = lib.cg_float_data
 _cg_float_grad = lib.cg_float_grad
 _cg_int_data = lib.cg_int_data
 _cg_int_grad = lib.cg_int_grad
+_NOT_INT = -(2 ** 63)  # what cg_int_data (cg_int_grad) reads from a float: INT64_MIN
 _cg_set_data = lib.cg_set_data
 _cg_set_grad = lib.cg_set_grad
 
@@ -111,11 +112,24 @@ def as_float(x):
     return _number(x)[0]
 
 
-def _int_or_nan(x):
-    """What cg_int_data (cg_int_grad) read: an int (micrograd keeps ints:
-    `Value(2) * 3` is 6, a new node's grad is 0), or NaN for a float NaN. An
-    int past float64's range is inf and stays a float."""
-    return int(x) if x - x == 0.0 else x
+def _zero_or_big_int(x):
+    """A node's data (grad) x, read with cg_data (cg_grad) when it is neither
+    a nonzero float nor an int that int64 holds: a float zero (its sign kept),
+    or an int that big (micrograd keeps ints), stored as a double; an int past
+    float64's range is inf and stays a float."""
+    return x if x == 0.0 or x - x != 0.0 else int(x)
+
+
+def _zero_or_int_data(h):
+    """The data of node h when cg_float_data read 0.0: an int, or a float zero."""
+    i = _cg_int_data(h)
+    return i if i != _NOT_INT else _zero_or_big_int(lib.cg_data(h))
+
+
+def _zero_or_int_grad(h):
+    """The grad of node h when cg_float_grad read 0.0: an int, or a float zero."""
+    i = _cg_int_grad(h)
+    return i if i != _NOT_INT else _zero_or_big_int(lib.cg_grad(h))
 
 
 def _set_number(h, x, set_float, set_int):
@@ -336,12 +350,12 @@ class Value(DerivedOps):
     # ---- data and grad live in C -------------------------------------------
 
     # data and grad are an int or a float, as micrograd holds them: C keeps
-    # which (node.h), and the common case, a float, takes one call
+    # which (node.h). The common case, a float other than zero, takes one
+    # call; a zero (false) asks again, for an int.
 
     @property
     def data(self):
-        x = _cg_float_data(self._cg_h)
-        return x if x == x else _int_or_nan(_cg_int_data(self._cg_h))
+        return _cg_float_data(self._cg_h) or _zero_or_int_data(self._cg_h)
 
     @data.setter
     def data(self, x):
@@ -352,8 +366,7 @@ class Value(DerivedOps):
 
     @property
     def grad(self):
-        g = _cg_float_grad(self._cg_h)
-        return g if g == g else _int_or_nan(_cg_int_grad(self._cg_h))
+        return _cg_float_grad(self._cg_h) or _zero_or_int_grad(self._cg_h)
 
     @grad.setter
     def grad(self, g):

@@ -262,6 +262,30 @@ static void test_leaf(void)
     cg_block_free(blk);
 }
 
+/* The typed reads Python makes: a float in one call, else 0.0 and the int. */
+static void test_typed_reads(void)
+{
+    cg_block *blk = new_block(0);
+    cg_ref f = NODE(cg_leaf(blk, 2.5));
+    CHECK_EXACT(cg_float_data(f), 2.5);
+    CHECK_INT(cg_int_data(f), INT64_MIN); /* a float is no int */
+    CHECK_EXACT(cg_float_grad(f), 0.0); /* a new node's grad: the int 0 */
+    CHECK_INT(cg_int_grad(f), 0);
+    cg_ref i = NODE(cg_leaf(blk, -7.0));
+    cg_set_int_data(i, -7.0);
+    CHECK_EXACT(cg_float_data(i), 0.0);
+    CHECK_INT(cg_int_data(i), -7);
+    cg_set_int_data(i, 0x1p63); /* past int64: only cg_data reads it */
+    CHECK_INT(cg_int_data(i), INT64_MIN);
+    CHECK_EXACT(cg_data(i), 0x1p63);
+    cg_set_int_data(i, -0x1p62);
+    CHECK_INT(cg_int_data(i), -(INT64_C(1) << 62));
+    cg_set_grad(i, -0.0);
+    CHECK(signbit(cg_float_grad(i)));
+    CHECK_INT(cg_int_grad(i), INT64_MIN);
+    cg_block_free(blk);
+}
+
 static void test_leaves(void)
 {
     cg_block *blk = new_block(4);
@@ -1685,6 +1709,7 @@ static const struct {
 } TESTS[] = {
     TEST(block_new_free),
     TEST(leaf),
+    TEST(typed_reads),
     TEST(leaves),
     TEST(add),
     TEST(mul),
