@@ -15,7 +15,7 @@ import threading
 
 import numpy as np
 
-from ._core import REF_MIN, Block, Sweep, check, ffi, lib, raise_status, release_parked
+from ._core import REF_MIN, Block, Sweep, _parked, check, ffi, lib, raise_status, release_parked
 
 _new = object.__new__
 # The C functions the hot paths call, bound once: `lib.name` is a lookup.
@@ -29,6 +29,8 @@ _cg_int_grad = lib.cg_int_grad
 _NOT_INT = -(2 ** 63)  # what cg_int_data (cg_int_grad) reads from a float: INT64_MIN
 _cg_set_data = lib.cg_set_data
 _cg_set_grad = lib.cg_set_grad
+_cg_backward_pure = lib.cg_backward_pure
+_CG_CALLBACK = lib.CG_CALLBACK
 
 # Nodes are allocated from the current block until it is full; then a fresh
 # one replaces it. Values keep their own block alive.
@@ -413,16 +415,13 @@ class Value(DerivedOps):
     def backward(self):
         """Sets this node's grad to 1 and accumulates every reachable node's
         grad, in one C sweep (stopping only to run Python-defined backwards)."""
-        rest = ffi.new("cg_sweep **")
-        with _graph_lock:
-            status = lib.cg_backward(self._cg_h, rest)
-            if status == lib.CG_CALLBACK:  # stopped at a custom node: go on from here
-                try:
-                    status = _run_callbacks(rest[0])
-                finally:
-                    lib.cg_sweep_free(rest[0])
-        release_parked()
-        check(status)
+        status = _cg_backward_pure(self._cg_h)
+        if status == _CG_CALLBACK:  # the process has Python backwards: take turns
+            status = _backward_taking_turns(self._cg_h)
+        if _parked:
+            release_parked()
+        if status:
+            raise_status(status)
 
     def forward(self):
         """Graph replay: recomputes, in C, the data of every node this Value
@@ -551,6 +550,21 @@ def _checked_init(init):
 _NO_NODE = ("{} is a subclass of cgrad.Value whose __init__ did not call Value.__init__ "
             "(super().__init__(data, _children, _op)): cgrad's Value keeps its data in a C node, "
             "which that call makes")
+
+
+def _backward_taking_turns(h):
+    """backward() once some node in the process has a Python backward: the
+    sweep from node h, whole under the graph lock, so that no other thread's
+    sweep runs between its Python backwards. Returns the final status."""
+    rest = ffi.new("cg_sweep **")
+    with _graph_lock:
+        status = lib.cg_backward(h, rest)
+        if status == lib.CG_CALLBACK:  # stopped at a custom node: go on from here
+            try:
+                status = _run_callbacks(rest[0])
+            finally:
+                lib.cg_sweep_free(rest[0])
+    return status
 
 
 def _run_callbacks(sweep):

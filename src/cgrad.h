@@ -249,6 +249,15 @@ int cg_node_backward(cg_ref node);
  * CG_NOMEM if that order cannot be allocated (some grads are then updated). */
 int cg_backward(cg_ref root, cg_sweep **rest);
 
+/* cg_backward when no node in the process has ever been given a Python
+ * backward (cg_custom, cg_set_callback), as in most programs: then no sweep
+ * anywhere stops to call out, so this one runs whole, taking turns with the
+ * others under the engine lock alone, and returns CG_OK (or CG_NOMEM). Else
+ * it changes nothing and returns CG_CALLBACK: the caller must then run
+ * cg_backward under its own lock, so that the Python backwards of one sweep
+ * and the kernels of another do not interleave. */
+int cg_backward_pure(cg_ref root);
+
 /* The order of root's graph, kept for graph replay (or a custom backward):
  * every interior node reachable from root, newest first. A graph never
  * changes once built, so a sweep can be kept, reused and shared by threads.

@@ -171,6 +171,7 @@ cg_ref cg_custom(cg_block *blk, double data, const cg_ref *args, size_t n)
     node->flags |= cg__leaf_args_flag(dst, n);
     if (n == 0) /* visited as a leaf given a Python backward is (sweep.c) */
         cg__count_hooked_leaf();
+    cg__count_python_backward();
     node->flags |= CG_F_PYTHON;
     return cg__ref(node);
 }
