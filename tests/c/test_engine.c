@@ -705,6 +705,32 @@ static void q2_backward(custom_op *self)
     cg_set_grad(b, cg_grad(b) - cg_data(a) / (cg_data(b) * cg_data(b)) * g);
 }
 
+/* Before any node has a Python backward, cg_backward_pure backpropagates;
+ * after the first, it leaves everything as it was and says CG_CALLBACK.
+ * (Runs before `custom` in the table: the count never goes down.) */
+static void test_backward_pure(void)
+{
+    cg_block *blk = new_block(0);
+    cg_ref a = NODE(cg_leaf(blk, 3.0)), b = NODE(cg_leaf(blk, -2.0));
+    cg_ref ab = NODE(cg_mul(blk, a, b)), y = NODE(cg_add(blk, ab, a));
+    CHECK_INT(cg_backward_pure(y), CG_OK);
+    CHECK_EXACT(cg_grad(a), -2.0 + 1.0);
+    CHECK_EXACT(cg_grad(b), 3.0);
+
+    cg_set_grad(a, 0.0);
+    cg_set_grad(b, 0.0);
+    cg_set_grad(ab, 0.0);
+    NODE(cg_custom(blk, 1.0, &a, 1)); /* the process's first Python backward */
+    CHECK_INT(cg_backward_pure(y), CG_CALLBACK);
+    CHECK_EXACT(cg_grad(a), 0.0);
+    CHECK_EXACT(cg_grad(b), 0.0);
+    cg_sweep *rest = NULL;
+    CHECK_INT(cg_backward(y, &rest), CG_OK); /* the graph has none: done in one call */
+    CHECK(rest == NULL);
+    CHECK_EXACT(cg_grad(b), 3.0);
+    cg_block_free(blk);
+}
+
 static void test_custom(void)
 {
     cg_block *blk = new_block(0);
@@ -1721,6 +1747,7 @@ static const struct {
     TEST(div),
     TEST(pow_gradcheck),
     TEST(errors),
+    TEST(backward_pure),
     TEST(custom),
     TEST(sweep_accumulates),
     TEST(sweep_order),
