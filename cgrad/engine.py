@@ -122,18 +122,6 @@ def _zero_or_big_int(x):
     return x if x == 0.0 or x - x != 0.0 else int(x)
 
 
-def _zero_or_int_data(h):
-    """The data of node h when cg_float_data read 0.0: an int, or a float zero."""
-    i = _cg_int_data(h)
-    return i if i != _NOT_INT else _zero_or_big_int(lib.cg_data(h))
-
-
-def _zero_or_int_grad(h):
-    """The grad of node h when cg_float_grad read 0.0: an int, or a float zero."""
-    i = _cg_int_grad(h)
-    return i if i != _NOT_INT else _zero_or_big_int(lib.cg_grad(h))
-
-
 def _set_number(h, x, set_float, set_int):
     """Writes the number x to a node's data or grad, with its type."""
     x, is_int = _number(x)
@@ -353,11 +341,14 @@ class Value(DerivedOps):
 
     # data and grad are an int or a float, as micrograd holds them: C keeps
     # which (node.h). The common case, a float other than zero, takes one
-    # call; a zero (false) asks again, for an int.
+    # call; a zero (false) asks again: the int, if it is one that int64
+    # holds, else the stored double (spelt out: a Python call would cost an
+    # int read a third more).
 
     @property
     def data(self):
-        return _cg_float_data(self._cg_h) or _zero_or_int_data(self._cg_h)
+        return _cg_float_data(self._cg_h) or (
+            i if (i := _cg_int_data(self._cg_h)) != _NOT_INT else _zero_or_big_int(lib.cg_data(self._cg_h)))
 
     @data.setter
     def data(self, x):
@@ -368,7 +359,8 @@ class Value(DerivedOps):
 
     @property
     def grad(self):
-        return _cg_float_grad(self._cg_h) or _zero_or_int_grad(self._cg_h)
+        return _cg_float_grad(self._cg_h) or (
+            i if (i := _cg_int_grad(self._cg_h)) != _NOT_INT else _zero_or_big_int(lib.cg_grad(self._cg_h)))
 
     @grad.setter
     def grad(self, g):
