@@ -69,6 +69,16 @@ def _retry(status, fn, *args, nodes=1):
     return status, blk
 
 
+def _create_in(blk, fn, *args, nodes=1):
+    """Creates `nodes` nodes with fn(blk.ptr, *args), in blk (the current
+    block, or one of the op's own), or where _retry puts them when blk is
+    full. Returns (node, block)."""
+    h = fn(blk.ptr, *args)
+    if h < REF_MIN:
+        h, blk = _retry(h, fn, *args, nodes=nodes)
+    return h, blk
+
+
 # Backward passes and replays take turns, whole: a custom op's Python
 # backward updates grads between C's kernels, and another thread's sweep over
 # the same nodes must not run in between (C's engine lock covers only C's
@@ -318,9 +328,7 @@ class Value(DerivedOps):
             # A custom op, as the lecture writes them: its data comes from
             # Python, and its backward is the `_backward` assigned to it.
             refs = ffi.new("cg_ref[]", [c._cg_h for c in children])
-            h = lib.cg_custom(blk.ptr, x, refs, len(children))
-            if h < REF_MIN:
-                h, blk = _retry(h, lib.cg_custom, x, refs, len(children))
+            h, blk = _create_in(blk, lib.cg_custom, x, refs, len(children))
             self._cg_a = children
         else:
             h = _cg_leaf(blk.ptr, x)

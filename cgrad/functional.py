@@ -12,7 +12,7 @@ import sys
 import numpy as np
 
 from . import engine
-from ._core import REF_MIN, Block, ffi, lib
+from ._core import Block, ffi, lib
 from .engine import Value, _wrap, as_float
 
 
@@ -103,10 +103,7 @@ def _create(fn, operands, nodes, *args):
     """Calls a C creator fn(block, *args) of a fused op over `operands`
     operands that needs `nodes` nodes in one block. Returns (node, block)."""
     blk = Block(nodes) if operands >= _OWN_BLOCK_OPERANDS else engine._block
-    h = fn(blk.ptr, *args)
-    if h < REF_MIN:
-        h, blk = engine._retry(h, fn, *args, nodes=nodes)
-    return h, blk
+    return engine._create_in(blk, fn, *args, nodes=nodes)
 
 
 def _reduce(op, values):
@@ -240,10 +237,7 @@ def values(array):
         status = lib.cg_leaves(blk, src, n, refs)
         return refs[0] if status == lib.CG_OK else status
 
-    blk = engine._block
-    h = make_leaves(blk.ptr)
-    if h < REF_MIN:
-        h, blk = engine._retry(h, make_leaves, nodes=n)
+    h, blk = engine._create_in(engine._block, make_leaves, nodes=n)
     leaves = tuple([_wrap(h, blk, None, None) for h in refs])
     if len(shape) <= 1:
         return ValueList(leaves, (leaves, refs))

@@ -15,7 +15,7 @@ sums before it (NeuronSumParts) when first looked at.
 import random
 
 from . import engine
-from ._core import REF_MIN, Block, ffi, lib
+from ._core import Block, ffi, lib
 from .engine import Value, _wrap
 from .functional import ValueList, _create, _operand, _operands, node_array, snapshot
 
@@ -130,9 +130,7 @@ def _all_neurons_at_once(layer, x):
     # nearly twice the demo's step time. Its operand arrays (a few KB) are
     # freed with that block.
     blk = engine._block if nodes <= engine._BLOCK_NODES // 4 else Block(nodes)
-    h = lib.cg_layer(blk.ptr, *args)
-    if h < REF_MIN:
-        h, blk = engine._retry(h, lib.cg_layer, *args, nodes=nodes)
+    h, blk = engine._create_in(blk, lib.cg_layer, *args, nodes=nodes)
     dots = [_neuron_sum(out[j * (1 + relu)], blk, (n.b,) + w + xs)  # dot's operands, as cg_dot's
             for j, (n, w) in enumerate(zip(neurons, weights))]
     if not relu:
@@ -264,10 +262,7 @@ def _micrograd_chain(total):
 
 def _part(c_op, a, b, shared):
     """A NeuronSumPart: the node c_op(a, b), as the engine's binary ops make it."""
-    blk = engine._block
-    h = c_op(blk.ptr, a._cg_h, b._cg_h)
-    if h < REF_MIN:
-        h, blk = engine._retry(h, c_op, a._cg_h, b._cg_h)
+    h, blk = engine._create_in(engine._block, c_op, a._cg_h, b._cg_h)
     part = _new(NeuronSumPart)
     part._cg_h = h
     part._cg_blk = blk
