@@ -28,6 +28,9 @@ _cg_int_data = lib.cg_int_data
 _cg_int_grad = lib.cg_int_grad
 _cg_set_data = lib.cg_set_data
 _cg_set_grad = lib.cg_set_grad
+_cg_backward = lib.cg_backward
+_cg_sweep_replay = lib.cg_sweep_replay
+_CG_CALLBACK = lib.CG_CALLBACK
 
 # Nodes are allocated from the current block until it is full; then a fresh
 # one replaces it. Values keep their own block alive.
@@ -402,8 +405,8 @@ class Value(DerivedOps):
         grad, in one C sweep (stopping only to run Python-defined backwards)."""
         rest = ffi.new("cg_sweep **")
         with _graph_lock:
-            status = lib.cg_backward(self._cg_h, rest)
-            if status == lib.CG_CALLBACK:  # stopped at a custom node: go on from here
+            status = _cg_backward(self._cg_h, rest)
+            if status == _CG_CALLBACK:  # stopped at a custom node: go on from here
                 try:
                     status = _run_callbacks(rest[0])
                 finally:
@@ -427,7 +430,7 @@ class Value(DerivedOps):
         replayed: RuntimeError."""
         order = self._sweep()
         with _graph_lock:
-            status = lib.cg_sweep_replay(order.ptr)
+            status = _cg_sweep_replay(order.ptr)
         check(status)
 
     def _sweep(self):
