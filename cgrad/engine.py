@@ -15,7 +15,7 @@ import threading
 
 import numpy as np
 
-from ._core import REF_MIN, Block, Sweep, check, ffi, lib, raise_status, release_parked
+from ._core import REF_MIN, Block, Sweep, _parked, check, ffi, lib, raise_status, release_parked
 
 _new = object.__new__
 # The C functions the hot paths call, bound once: `lib.name` is a lookup.
@@ -26,9 +26,10 @@ _cg_float_data = lib.cg_float_data
 _cg_float_grad = lib.cg_float_grad
 _cg_int_data = lib.cg_int_data
 _cg_int_grad = lib.cg_int_grad
+_NOT_INT = -(2 ** 63)  # what cg_int_data (cg_int_grad) reads from a float: INT64_MIN
 _cg_set_data = lib.cg_set_data
 _cg_set_grad = lib.cg_set_grad
-_cg_backward = lib.cg_backward
+_cg_backward_pure = lib.cg_backward_pure
 _cg_sweep_replay = lib.cg_sweep_replay
 _CG_CALLBACK = lib.CG_CALLBACK
 
@@ -114,11 +115,12 @@ def as_float(x):
     return _number(x)[0]
 
 
-def _int_or_nan(x):
-    """What cg_int_data (cg_int_grad) read: an int (micrograd keeps ints:
-    `Value(2) * 3` is 6, a new node's grad is 0), or NaN for a float NaN. An
-    int past float64's range is inf and stays a float."""
-    return int(x) if x - x == 0.0 else x
+def _zero_or_big_int(x):
+    """A node's data (grad) x, read with cg_data (cg_grad) when it is neither
+    a nonzero float nor an int that int64 holds: a float zero (its sign kept),
+    or an int that big (micrograd keeps ints), stored as a double; an int past
+    float64's range is inf and stays a float."""
+    return x if x == 0.0 or x - x != 0.0 else int(x)
 
 
 def _set_number(h, x, set_float, set_int):
@@ -339,12 +341,15 @@ class Value(DerivedOps):
     # ---- data and grad live in C -------------------------------------------
 
     # data and grad are an int or a float, as micrograd holds them: C keeps
-    # which (node.h), and the common case, a float, takes one call
+    # which (node.h). The common case, a float other than zero, takes one
+    # call; a zero (false) asks again: the int, if it is one that int64
+    # holds, else the stored double (spelt out: a Python call would cost an
+    # int read a third more).
 
     @property
     def data(self):
-        x = _cg_float_data(self._cg_h)
-        return x if x == x else _int_or_nan(_cg_int_data(self._cg_h))
+        return _cg_float_data(self._cg_h) or (
+            i if (i := _cg_int_data(self._cg_h)) != _NOT_INT else _zero_or_big_int(lib.cg_data(self._cg_h)))
 
     @data.setter
     def data(self, x):
@@ -355,8 +360,8 @@ class Value(DerivedOps):
 
     @property
     def grad(self):
-        g = _cg_float_grad(self._cg_h)
-        return g if g == g else _int_or_nan(_cg_int_grad(self._cg_h))
+        return _cg_float_grad(self._cg_h) or (
+            i if (i := _cg_int_grad(self._cg_h)) != _NOT_INT else _zero_or_big_int(lib.cg_grad(self._cg_h)))
 
     @grad.setter
     def grad(self, g):
@@ -403,16 +408,13 @@ class Value(DerivedOps):
     def backward(self):
         """Sets this node's grad to 1 and accumulates every reachable node's
         grad, in one C sweep (stopping only to run Python-defined backwards)."""
-        rest = ffi.new("cg_sweep **")
-        with _graph_lock:
-            status = _cg_backward(self._cg_h, rest)
-            if status == _CG_CALLBACK:  # stopped at a custom node: go on from here
-                try:
-                    status = _run_callbacks(rest[0])
-                finally:
-                    lib.cg_sweep_free(rest[0])
-        release_parked()
-        check(status)
+        status = _cg_backward_pure(self._cg_h)
+        if status == _CG_CALLBACK:  # the process has Python backwards: take turns
+            status = _backward_taking_turns(self._cg_h)
+        if _parked:
+            release_parked()
+        if status:
+            raise_status(status)
 
     def forward(self):
         """Graph replay: recomputes, in C, the data of every node this Value
@@ -541,6 +543,21 @@ def _checked_init(init):
 _NO_NODE = ("{} is a subclass of cgrad.Value whose __init__ did not call Value.__init__ "
             "(super().__init__(data, _children, _op)): cgrad's Value keeps its data in a C node, "
             "which that call makes")
+
+
+def _backward_taking_turns(h):
+    """backward() once some node in the process has a Python backward: the
+    sweep from node h, whole under the graph lock, so that no other thread's
+    sweep runs between its Python backwards. Returns the final status."""
+    rest = ffi.new("cg_sweep **")
+    with _graph_lock:
+        status = lib.cg_backward(h, rest)
+        if status == lib.CG_CALLBACK:  # stopped at a custom node: go on from here
+            try:
+                status = _run_callbacks(rest[0])
+            finally:
+                lib.cg_sweep_free(rest[0])
+    return status
 
 
 def _run_callbacks(sweep):

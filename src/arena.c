@@ -42,6 +42,24 @@ int cg__hooked_leaves(void)
     return atomic_load_explicit(&hooked_leaves, memory_order_relaxed) != 0;
 }
 
+/* Nodes given a Python backward so far in this process (custom nodes, and
+ * nodes given a hook). While there are none, no sweep stops to call out, so
+ * none is ever left half done for Python to finish: cg_backward_pure runs
+ * whole sweeps without the caller's lock. The count is raised before such a
+ * node is handed out (or, by cg_set_callback, under the engine lock), so a
+ * sweep that can reach one sees it. */
+static atomic_size_t python_backwards;
+
+void cg__count_python_backward(void)
+{
+    atomic_fetch_add(&python_backwards, 1);
+}
+
+int cg__python_backwards(void)
+{
+    return atomic_load(&python_backwards) != 0;
+}
+
 cg_block *cg__newest_block(void)
 {
     return newest;

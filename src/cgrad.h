@@ -199,14 +199,16 @@ void cg_adam_step(const cg_ref *params, size_t n, double lr, double beta1, doubl
 
 double cg_data(cg_ref node);
 double cg_grad(cg_ref node);
-/* The data (grad) if it is a float, else NaN: one call for the common case.
- * The _int_ forms: the data (grad) if it is an int, else NaN. So a value is
- * read in one call if a float, in two if an int (and a float NaN is the NaN
- * that both forms return). */
+/* The data (grad) if it is a float, else 0.0. Python reads a Value in this
+ * one call unless it gets a zero (every zero is false in Python), and only
+ * then asks the _int_ form: a nonzero float, the common case, costs one
+ * call. */
 double cg_float_data(cg_ref node);
 double cg_float_grad(cg_ref node);
-double cg_int_data(cg_ref node);
-double cg_int_grad(cg_ref node);
+/* The data (grad) if it is an int of magnitude below 2**63, else INT64_MIN:
+ * a float, or an int that only cg_data (cg_grad) reads. */
+int64_t cg_int_data(cg_ref node);
+int64_t cg_int_grad(cg_ref node);
 /* Writes the data (grad) as a float; the _int_ forms as an int. */
 void cg_set_data(cg_ref node, double x);
 void cg_set_grad(cg_ref node, double g);
@@ -246,6 +248,15 @@ int cg_node_backward(cg_ref node);
  * first: the caller finishes with cg_sweep_backward and frees *rest.
  * CG_NOMEM if that order cannot be allocated (some grads are then updated). */
 int cg_backward(cg_ref root, cg_sweep **rest);
+
+/* cg_backward when no node in the process has ever been given a Python
+ * backward (cg_custom, cg_set_callback), as in most programs: then no sweep
+ * anywhere stops to call out, so this one runs whole, taking turns with the
+ * others under the engine lock alone, and returns CG_OK (or CG_NOMEM). Else
+ * it changes nothing and returns CG_CALLBACK: the caller must then run
+ * cg_backward under its own lock, so that the Python backwards of one sweep
+ * and the kernels of another do not interleave. */
+int cg_backward_pure(cg_ref root);
 
 /* The order of root's graph, kept for graph replay (or a custom backward):
  * every interior node reachable from root, newest first. A graph never

@@ -152,6 +152,11 @@ void cg__lock_init(void);
 void cg__count_hooked_leaf(void);
 int cg__hooked_leaves(void);
 
+/* Counts a node given a Python backward (a custom node, a hook), and tells
+ * whether there has been one in this process (arena.c). */
+void cg__count_python_backward(void);
+int cg__python_backwards(void);
+
 /* The newest block, or NULL; call with the engine lock held. */
 cg_block *cg__newest_block(void);
 

@@ -171,6 +171,7 @@ cg_ref cg_custom(cg_block *blk, double data, const cg_ref *args, size_t n)
     node->flags |= cg__leaf_args_flag(dst, n);
     if (n == 0) /* visited as a leaf given a Python backward is (sweep.c) */
         cg__count_hooked_leaf();
+    cg__count_python_backward();
     node->flags |= CG_F_PYTHON;
     return cg__ref(node);
 }
@@ -181,25 +182,31 @@ double cg_grad(cg_ref node) { return cg__node(node)->grad; }
 double cg_float_data(cg_ref node)
 {
     cg_node *n = cg__node(node);
-    return (n->flags & CG_F_DATA_FLOAT) ? n->data : NAN;
+    return (n->flags & CG_F_DATA_FLOAT) ? n->data : 0.0;
 }
 
 double cg_float_grad(cg_ref node)
 {
     cg_node *n = cg__node(node);
-    return (n->flags & CG_F_GRAD_FLOAT) ? n->grad : NAN;
+    return (n->flags & CG_F_GRAD_FLOAT) ? n->grad : 0.0;
 }
 
-double cg_int_data(cg_ref node)
+/* x as an int64, if it is an int (not is_float) that int64 holds exactly. */
+static int64_t as_int64(double x, int is_float)
 {
-    cg_node *n = cg__node(node);
-    return (n->flags & CG_F_DATA_FLOAT) ? NAN : n->data;
+    return !is_float && fabs(x) < 0x1p63 ? (int64_t)x : INT64_MIN;
 }
 
-double cg_int_grad(cg_ref node)
+int64_t cg_int_data(cg_ref node)
 {
     cg_node *n = cg__node(node);
-    return (n->flags & CG_F_GRAD_FLOAT) ? NAN : n->grad;
+    return as_int64(n->data, n->flags & CG_F_DATA_FLOAT);
+}
+
+int64_t cg_int_grad(cg_ref node)
+{
+    cg_node *n = cg__node(node);
+    return as_int64(n->grad, n->flags & CG_F_GRAD_FLOAT);
 }
 
 void cg_set_data(cg_ref node, double x)

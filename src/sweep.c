@@ -175,8 +175,9 @@ CG_ALWAYS_INLINE int walk_back(cg_node *root, int run, cg_sweep *sw, const int h
 }
 
 /* A sweep from walk_back(root, run), or NULL if none is needed; *status is
- * walk_back's, or CG_NOMEM. */
-static cg_sweep *walk(cg_ref root, int run, int *status)
+ * walk_back's, or CG_NOMEM. With pure, walks only if no node in the process
+ * has a Python backward (else *status is CG_CALLBACK, and nothing changed). */
+static cg_sweep *walk(cg_ref root, int run, int pure, int *status)
 {
     cg_sweep *sw = calloc(1, sizeof *sw);
     if (!sw) {
@@ -184,6 +185,12 @@ static cg_sweep *walk(cg_ref root, int run, int *status)
         return NULL;
     }
     cg__lock();
+    if (pure && cg__python_backwards()) {
+        cg__unlock();
+        free(sw);
+        *status = CG_CALLBACK;
+        return NULL;
+    }
     if (run) { /* micrograd's self.grad = 1: an int */
         cg__node(root)->grad = 1.0;
         cg__node(root)->flags &= (uint8_t)~CG_F_GRAD_FLOAT;
@@ -205,14 +212,21 @@ static cg_sweep *walk(cg_ref root, int run, int *status)
 int cg_backward(cg_ref root, cg_sweep **rest)
 {
     int status;
-    *rest = walk(root, 1, &status);
+    *rest = walk(root, 1, 0, &status);
     return status == CG_OK && *rest ? CG_CALLBACK : status;
+}
+
+int cg_backward_pure(cg_ref root)
+{
+    int status;
+    walk(root, 1, 1, &status); /* no sweep back: with no Python backward, none stops */
+    return status;
 }
 
 int cg_sweep_begin(cg_ref root, cg_sweep **out)
 {
     int status;
-    *out = walk(root, 0, &status);
+    *out = walk(root, 0, 0, &status);
     return status;
 }
 
@@ -271,6 +285,8 @@ int cg_set_callback(cg_ref node, void *callback)
         n->x.callback = callback;
     if (!(n->flags & CG_F_PYTHON) && !n->nargs) /* a leaf */
         cg__count_hooked_leaf();
+    if (!(n->flags & CG_F_PYTHON))
+        cg__count_python_backward();
     n->flags |= CG_F_PYTHON;
     cg__unlock();
     return CG_OK;

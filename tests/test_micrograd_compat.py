@@ -155,6 +155,28 @@ def test_item1_float_programs_print_the_same():
         [typed(x) for x in (g_m.data, a_m.grad, b_m.grad)]
 
 
+# A read takes one of three paths (engine.py): a nonzero float; a zero, then
+# an int that int64 holds; or, past that, the stored double itself.
+READ_BACK = [0.0, -0.0, math.nan, math.inf, -math.inf, 1.5, 0, 3, -5, 2 ** 53, 2 ** 62, -2 ** 63,
+             2 ** 63, 2 ** 70, -(2 ** 70)]
+
+
+@pytest.mark.parametrize("x", READ_BACK, ids=repr)
+def test_item1_every_number_reads_back_with_its_type_and_sign(x):
+    v = CV(x)
+    v.grad = x
+    for read in (v.data, v.grad):
+        assert type(read) is type(x)
+        assert read == x or (math.isnan(x) and math.isnan(read))
+        if type(x) is float:
+            assert math.copysign(1.0, read) == math.copysign(1.0, x)
+
+
+def test_item1_an_int_past_float64s_range_reads_as_inf():
+    big = CV(2 ** 600) * 2 ** 600
+    assert typed(big.data) == ("float", math.inf)
+
+
 finite_floats = st.floats(-1e6, 1e6, allow_nan=False).filter(lambda x: abs(x) > 1e-6 or x == 0)
 small_ints = st.integers(-2 ** 17, 2 ** 17)  # (x op y) op const stays below 2**53: exact as floats too
 BINARY = {"+": lambda a, b: a + b, "*": lambda a, b: a * b, "-": lambda a, b: a - b}

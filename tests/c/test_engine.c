@@ -262,6 +262,30 @@ static void test_leaf(void)
     cg_block_free(blk);
 }
 
+/* The typed reads Python makes: a float in one call, else 0.0 and the int. */
+static void test_typed_reads(void)
+{
+    cg_block *blk = new_block(0);
+    cg_ref f = NODE(cg_leaf(blk, 2.5));
+    CHECK_EXACT(cg_float_data(f), 2.5);
+    CHECK_INT(cg_int_data(f), INT64_MIN); /* a float is no int */
+    CHECK_EXACT(cg_float_grad(f), 0.0); /* a new node's grad: the int 0 */
+    CHECK_INT(cg_int_grad(f), 0);
+    cg_ref i = NODE(cg_leaf(blk, -7.0));
+    cg_set_int_data(i, -7.0);
+    CHECK_EXACT(cg_float_data(i), 0.0);
+    CHECK_INT(cg_int_data(i), -7);
+    cg_set_int_data(i, 0x1p63); /* past int64: only cg_data reads it */
+    CHECK_INT(cg_int_data(i), INT64_MIN);
+    CHECK_EXACT(cg_data(i), 0x1p63);
+    cg_set_int_data(i, -0x1p62);
+    CHECK_INT(cg_int_data(i), -(INT64_C(1) << 62));
+    cg_set_grad(i, -0.0);
+    CHECK(signbit(cg_float_grad(i)));
+    CHECK_INT(cg_int_grad(i), INT64_MIN);
+    cg_block_free(blk);
+}
+
 static void test_leaves(void)
 {
     cg_block *blk = new_block(4);
@@ -679,6 +703,32 @@ static void q2_backward(custom_op *self)
     cg_ref a = cg_arg(n, 0), b = cg_arg(n, 1);
     cg_set_grad(a, cg_grad(a) + g / cg_data(b));
     cg_set_grad(b, cg_grad(b) - cg_data(a) / (cg_data(b) * cg_data(b)) * g);
+}
+
+/* Before any node has a Python backward, cg_backward_pure backpropagates;
+ * after the first, it leaves everything as it was and says CG_CALLBACK.
+ * (Runs before `custom` in the table: the count never goes down.) */
+static void test_backward_pure(void)
+{
+    cg_block *blk = new_block(0);
+    cg_ref a = NODE(cg_leaf(blk, 3.0)), b = NODE(cg_leaf(blk, -2.0));
+    cg_ref ab = NODE(cg_mul(blk, a, b)), y = NODE(cg_add(blk, ab, a));
+    CHECK_INT(cg_backward_pure(y), CG_OK);
+    CHECK_EXACT(cg_grad(a), -2.0 + 1.0);
+    CHECK_EXACT(cg_grad(b), 3.0);
+
+    cg_set_grad(a, 0.0);
+    cg_set_grad(b, 0.0);
+    cg_set_grad(ab, 0.0);
+    NODE(cg_custom(blk, 1.0, &a, 1)); /* the process's first Python backward */
+    CHECK_INT(cg_backward_pure(y), CG_CALLBACK);
+    CHECK_EXACT(cg_grad(a), 0.0);
+    CHECK_EXACT(cg_grad(b), 0.0);
+    cg_sweep *rest = NULL;
+    CHECK_INT(cg_backward(y, &rest), CG_OK); /* the graph has none: done in one call */
+    CHECK(rest == NULL);
+    CHECK_EXACT(cg_grad(b), 3.0);
+    cg_block_free(blk);
 }
 
 static void test_custom(void)
@@ -1777,6 +1827,7 @@ static const struct {
 } TESTS[] = {
     TEST(block_new_free),
     TEST(leaf),
+    TEST(typed_reads),
     TEST(leaves),
     TEST(add),
     TEST(mul),
@@ -1788,6 +1839,7 @@ static const struct {
     TEST(div),
     TEST(pow_gradcheck),
     TEST(errors),
+    TEST(backward_pure),
     TEST(custom),
     TEST(sweep_accumulates),
     TEST(sweep_order),
