@@ -88,9 +88,12 @@ def raise_status(status, message=None):
     raise exc_type(message or default)
 
 
+_CG_OK = lib.CG_OK  # bound once: `lib.name` is a lookup, and PyPy's interpreter makes it a slow one
+
+
 def check(status):
     """Returns normally for CG_OK, raises the matching exception otherwise."""
-    if status != lib.CG_OK:
+    if status != _CG_OK:
         raise_status(status)
 
 

@@ -30,6 +30,7 @@ _NOT_INT = -(2 ** 63)  # what cg_int_data (cg_int_grad) reads from a float: INT6
 _cg_set_data = lib.cg_set_data
 _cg_set_grad = lib.cg_set_grad
 _cg_backward_pure = lib.cg_backward_pure
+_cg_sweep_replay = lib.cg_sweep_replay
 _CG_CALLBACK = lib.CG_CALLBACK
 
 # Nodes are allocated from the current block until it is full; then a fresh
@@ -439,7 +440,7 @@ class Value(DerivedOps):
         replayed: RuntimeError."""
         order = self._sweep()
         with _graph_lock:
-            status = lib.cg_sweep_replay(order.ptr)
+            status = _cg_sweep_replay(order.ptr)
         check(status)
 
     def _sweep(self):

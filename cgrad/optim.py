@@ -11,6 +11,11 @@ from ._core import ffi, lib
 from .engine import Value
 from .functional import snapshot
 
+# Bound once: `lib.name` is a lookup, and a slow one in PyPy's interpreter
+# (a training loop shorter than PyPy's JIT threshold runs there).
+_cg_zero_grads = lib.cg_zero_grads
+_cg_sgd_step = lib.cg_sgd_step
+
 
 class Optimizer:
     def __init__(self, params, lr):
@@ -30,7 +35,7 @@ class Optimizer:
 
     def zero_grad(self):
         """Sets every parameter's grad to 0 (micrograd's int 0), in one C call."""
-        lib.cg_zero_grads(self._nodes, len(self.params))
+        _cg_zero_grads(self._nodes, len(self.params))
 
 
 class SGD(Optimizer):
@@ -43,8 +48,7 @@ class SGD(Optimizer):
         self.buf, self._buf = self._state()
 
     def step(self):
-        lib.cg_sgd_step(self._nodes, len(self.params), self.lr, self.momentum, self._buf,
-                        self.steps == 0)
+        _cg_sgd_step(self._nodes, len(self.params), self.lr, self.momentum, self._buf, self.steps == 0)
         self.steps += 1
 
 

@@ -83,10 +83,12 @@ typedef struct cg_hook {
     void *callback;
 } cg_hook;
 
-/* A side allocation (operand arrays, fused-op state), freed with its block. */
+/* A chunk of side allocations (operand arrays, fused-op state), handed out
+ * by bumping used; freed with its block (arena.c). */
 typedef struct cg_extra {
     struct cg_extra *next;
-    size_t bytes;
+    size_t bytes;               /* capacity of data */
+    atomic_size_t used;         /* bytes handed out; may pass bytes once full */
     _Alignas(max_align_t) unsigned char data[];
 } cg_extra;
 
@@ -95,8 +97,8 @@ struct cg_block {
     size_t capacity;            /* nodes the block holds, at most CG_BLOCK_MAX_NODES */
     size_t sealed_used;         /* used when it was sealed; SIZE_MAX before (engine lock) */
     size_t marked;              /* marked nodes in it, during a sweep (engine lock); else 0 */
-    _Atomic(cg_extra *) extras; /* lock-free stack of side allocations */
-    atomic_size_t extra_bytes;  /* bytes in extras */
+    _Atomic(cg_extra *) extras; /* lock-free stack of side-allocation chunks, newest first */
+    atomic_size_t extra_bytes;  /* bytes of side allocations asked for */
     cg_hook *hooks;             /* Python backwards of nodes whose x is taken (engine lock) */
     size_t extra_budget;        /* extras it takes before it refuses (CG_FULL): its nodes' bytes */
     cg_block *prev, *next;      /* the list of live blocks, oldest first (engine lock) */

@@ -34,7 +34,7 @@ def test_ab_compares_two_distinct_builds_of_head():
     assert "cgrad_ab_base" in loaded["files"]["base"] and "cgrad_ab_other" in loaded["files"]["other"]
     summary = report["summary"]
     assert list(summary) == ["a + b, ns/op", "a * b, ns/op", "a.tanh(), ns/op", "a.data, ns/op", "a.grad, ns/op",
-                             "softmax-NLL N=200 build, ms", "  its backward, ms"]
+                             "softmax-NLL N=200 build, ms", "  its backward, ms", "moons step replayed, us"]
     # No bound on the ratios (the same build twice should give about 1, but at
     # these sizes one preemption on a shared machine moves a ratio 7x): the
     # ratio must be the median of the rounds' paired other/base ratios.

@@ -34,11 +34,21 @@ def test_worker_measures_both_workloads_on_this_interpreter():
     if HAVE_MICROGRAD:
         assert softmax["micrograd_max_diff"] <= bench.FUSED_TOLERANCE
     mlp = result["mlp"]
-    assert list(mlp["engines"]) == ["cgrad.nn", "cgrad.nn, replayed"] + ["micrograd"] * HAVE_MICROGRAD
+    variants = ["cgrad.nn", "cgrad.nn, replayed"] + ["micrograd"] * HAVE_MICROGRAD
+    assert list(mlp["engines"]) == variants[:2] + ["cgrad.nn, replayed, early"] + variants[2:]
+    for seconds in mlp["engines"].values():
+        assert len(seconds) == mlp["steps"] and all(t > 0 for t in seconds)
+    # the replayed step runs longest (past PyPy's compile threshold for loops), and
+    # its early steps are ones it ran
+    replay_warm_up = mlp["warm_up_steps"]["cgrad.nn, replayed"]
+    assert replay_warm_up >= mlp["warm_up_steps"]["cgrad.nn"]
+    start, end = mlp["early_steps"]
+    assert end - start == mlp["steps"] and end <= replay_warm_up + mlp["steps"]
     first = mlp["losses"]["cgrad.nn"]
-    assert len(first) == mlp["warm_up_steps"] + mlp["steps"]
     for variant, losses in mlp["losses"].items():
-        assert losses == pytest.approx(first, rel=bench.MLP_TOLERANCE, abs=0), variant
+        assert len(losses) == mlp["warm_up_steps"][variant] + mlp["steps"]
+        # the steps every variant ran give the same losses
+        assert losses[:len(first)] == pytest.approx(first, rel=bench.MLP_TOLERANCE, abs=0), variant
     assert "softmax-NLL N=200 cgrad: timing" in done.stderr
 
 

@@ -26,7 +26,11 @@ build always goes first), collector on: a + b, a * b and a.tanh() per op
 (cgrad/bench/oploop.py's loop, each result kept), the seed's softmax-NLL
 build at N (cgrad/bench/seed.py's code) and its backward right after the
 build. Both files are loaded by path from this checkout, so both builds run
-the very same Python. Printed: the median of the per-round ratios other/base
+the very same Python. And the moons demo's replayed step (the graph built once
+with each build's own cgrad.nn, then forward, zero_grad, backward and its
+optim.SGD step), the median of 20 steps; a replay's cost moves with where the
+graph's memory lands, so its graphs live side by side, each kept for the run.
+Printed: the median of the per-round ratios other/base
 with their interquartile range (ratio < 1: OTHER is faster).
 """
 import argparse
@@ -35,6 +39,7 @@ import importlib
 import importlib.util
 import json
 import os
+import random
 import shutil
 import statistics
 import subprocess
@@ -141,6 +146,43 @@ def softmax_round(Value, xs, label):
     return t1 - t0, t2 - t1, (loss.data, [v.grad for v in logits])
 
 
+REPLAY_STEPS = 20  # replayed steps per timing (the median is kept)
+REPLAY_NAME = "moons step replayed, us"
+
+
+def replay_problem(package, seed=1337):
+    """The moons demo's graph shape built with `package`: MLP(2, [16, 16, 1])
+    over 100 points (uniform ones here: the shape is what is timed), the
+    demo's hinge loss and L2 term, and SGD over the parameters. Returns
+    (loss, optimizer), the graph built and backpropagated once."""
+    importlib.import_module(f"{package.__name__}.nn")
+    importlib.import_module(f"{package.__name__}.optim")
+    rng = random.Random(seed)
+    random.seed(seed)  # the model's weights
+    xs = [[rng.uniform(-1.5, 2.5), rng.uniform(-1.0, 1.5)] for _ in range(100)]
+    ys = [rng.choice((-1, 1)) for _ in range(100)]
+    model = package.nn.MLP(2, [16, 16, 1])
+    scores = [model([package.Value(x) for x in row]) for row in xs]
+    losses = [(1 + -y * score).relu() for y, score in zip(ys, scores)]
+    loss = sum(losses) * (1.0 / len(losses)) + 1e-4 * sum(p * p for p in model.parameters())
+    loss.backward()
+    return loss, package.optim.SGD(model.parameters(), lr=0.01)
+
+
+def replay_round(problem):
+    """(median seconds of REPLAY_STEPS replayed steps, the last loss)."""
+    loss, optimizer = problem
+    seconds = []
+    for _ in range(REPLAY_STEPS):
+        t0 = perf_counter()
+        loss.forward()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        seconds.append(perf_counter() - t0)
+    return statistics.median(seconds), loss.data
+
+
 def check_same(n, results):
     (base_loss, base_grads), (other_loss, other_grads) = results["base"], results["other"]
     for what, a, b in [("loss", base_loss, other_loss)] + [
@@ -153,9 +195,12 @@ def measure(builds, rounds, n, calls):
     """{workload: {side: [seconds or ns per round]}}, alternating the builds."""
     loops = {(side, label): oploop.compile_op_loop(statement) for side in SIDES for label, statement in OPS}
     xs, label = seed.softmax_inputs(n)
-    names = [f"{op}, ns/op" for op, _ in OPS] + [f"softmax-NLL N={n:,} build, ms", "  its backward, ms"]
+    names = [f"{op}, ns/op" for op, _ in OPS] + [f"softmax-NLL N={n:,} build, ms", "  its backward, ms",
+                                                 REPLAY_NAME]
     times = {name: {side: [] for side in SIDES} for name in names}
     results = {}
+    problems = {side: replay_problem(builds[side][0]) for side in SIDES}
+    replay_losses = {}
     for round_ in range(-WARM_UP_ROUNDS, rounds):  # rounds below 0: untimed warm-up
         order = SIDES if round_ % 2 == 0 else SIDES[::-1]
         for side in order:
@@ -166,11 +211,15 @@ def measure(builds, rounds, n, calls):
                 if round_ >= 0:
                     times[name][side].append(ns)
             build, backward, results[side] = softmax_round(Value, xs, label)
+            replayed, replay_losses[side] = replay_round(problems[side])
             if round_ >= 0:
-                times[names[-2]][side].append(build * 1e3)
-                times[names[-1]][side].append(backward * 1e3)
+                times[names[-3]][side].append(build * 1e3)
+                times[names[-2]][side].append(backward * 1e3)
+                times[REPLAY_NAME][side].append(replayed * 1e6)
         if round_ == -WARM_UP_ROUNDS:
             check_same(n, results)
+        if not abs(replay_losses["base"] - replay_losses["other"]) <= TOLERANCE * abs(replay_losses["base"]):
+            raise SystemExit(f"moons replay: the builds disagree on the loss: {replay_losses}")
         if round_ >= 0:
             print(f"round {round_ + 1}/{rounds}", end="\r", file=sys.stderr, flush=True)
     print(file=sys.stderr)

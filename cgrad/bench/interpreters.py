@@ -136,6 +136,8 @@ RATIO_SPECS = (
     ("MLP step, cgrad.nn: CPython / PyPy", ("CPython", "mlp", "cgrad.nn"), ("PyPy", "mlp", "cgrad.nn")),
     ("MLP step, cgrad.nn replayed: CPython / PyPy", ("CPython", "mlp", "cgrad.nn, replayed"),
      ("PyPy", "mlp", "cgrad.nn, replayed")),
+    ("MLP step, cgrad.nn replayed, early steps: CPython / PyPy", ("CPython", "mlp", "cgrad.nn, replayed, early"),
+     ("PyPy", "mlp", "cgrad.nn, replayed, early")),
     ("MLP step, micrograd: CPython / PyPy", ("CPython", "mlp", "micrograd"), ("PyPy", "mlp", "micrograd")),
     ("MLP step: micrograd on PyPy / cgrad.nn on PyPy", ("PyPy", "mlp", "micrograd"), ("PyPy", "mlp", "cgrad.nn")),
     ("MLP step: micrograd on PyPy / cgrad.nn replayed on PyPy", ("PyPy", "mlp", "micrograd"),
@@ -156,10 +158,14 @@ def cross_ratios(runs):
 
 
 def format_ratio(x):
-    """Ratios across interpreters run either way of 1: two significant digits."""
+    """Ratios across interpreters run either way of 1: two decimals below 10
+    (so that 0.96x and 1.04x do not both read 1x), else two significant
+    digits."""
     if x is None:
         return "-"
-    return f"{x:,.0f}x" if x >= 100 else f"{x:.2g}x"
+    if x >= 100:
+        return f"{x:,.0f}x"
+    return f"{x:.2g}x" if x >= 10 else f"{x:.2f}x"
 
 
 def print_comparison(result, stream=None):
@@ -176,11 +182,14 @@ def print_comparison(result, stream=None):
     print("Medians, collector on, each interpreter in a process of its own after an untimed warm-up "
           f"({pypy['warm_up_rounds']} rounds on PyPy, {cpython['warm_up_rounds']} on CPython).\n", file=stream)
     softmax, mlp = cpython["softmax"], cpython["mlp"]
+    pypy_warm_up, early = pypy["mlp"]["warm_up_steps"], pypy["mlp"]["early_steps"]
     blocks = (
         (f"softmax-NLL op by op, N={softmax['n']:,}: build + backward, ms "
          f"(median of {softmax['repeats']})", "softmax"),
-        (f"MLP(2, {mlp['layers']}) step on {mlp['points']} points, ms "
-         f"(median of {mlp['steps']} after {pypy['mlp']['warm_up_steps']} untimed on PyPy)", "mlp"),
+        (f"MLP(2, {mlp['layers']}) step on {mlp['points']} points, ms (median of {mlp['steps']} after "
+         f"{pypy_warm_up['cgrad.nn']:,} untimed on PyPy, {pypy_warm_up['cgrad.nn, replayed']:,} for the replayed "
+         f"step; early: its steps {early[0] + 1} to {early[1]}, before PyPy's JIT compiles it)",
+         "mlp"),
     )
     header = f"{'':30}{'CPython':>12}{'PyPy':>12}{'CPython/PyPy':>15}"
     for title, workload in blocks:

@@ -22,6 +22,14 @@ REPLAY_TOLERANCE = 1e-12
 REPLAY_CHECK_STEPS = 10
 
 
+def demo_learning_rate(k):
+    """The demo's learning rate at step k: from 1.0 down by 0.9 over its 100
+    steps, and restarted after them, so that it stays positive in longer
+    runs (the interpreter comparison runs the replayed step well over a
+    thousand times for PyPy's JIT)."""
+    return 1.0 - 0.9 * (k % 100) / 100
+
+
 def mlp_problem(config):
     """The moons demo's data (its first config.mlp_points points), seeded as
     the demo seeds it, which also seeds `random` for the model's weights.
@@ -52,7 +60,7 @@ class RebuildSteps:
         self.graph = total_loss  # drops the previous step's graph, as the demo's loop does
         model.zero_grad()
         total_loss.backward()
-        learning_rate = 1.0 - 0.9 * self.k / 100
+        learning_rate = demo_learning_rate(self.k)
         for p in model.parameters():
             p.data -= learning_rate * p.grad
         self.losses[self.k] = total_loss.data
@@ -83,7 +91,7 @@ class ReplaySteps:
             self.graph.forward()  # re-evaluated in C with the updated parameters
         self.optimizer.zero_grad()
         self.graph.backward()
-        self.optimizer.lr = 1.0 - 0.9 * self.k / 100
+        self.optimizer.lr = demo_learning_rate(self.k)
         self.optimizer.step()
         self.losses[self.k] = self.graph.data
         self.k += 1

@@ -1682,6 +1682,98 @@ static void test_threads(void)
     cg_block_free(shared);
 }
 
+/* ---- tests: side allocations ---------------------------------------------- */
+
+/* Whether node r has exactly the operands xs[0..n-1]. */
+static int has_operands(cg_ref r, const cg_ref *xs, size_t n)
+{
+    if (cg_nargs(r) != n)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (cg_arg(r, i) != xs[i])
+            return 0;
+    return 1;
+}
+
+static void test_side_allocations_share_chunks(void)
+{
+    cg_block *blk = new_block(0);
+    cg_ref xs[128];
+    double vals[128] = {0};
+    REQUIRE(cg_leaves(blk, vals, 128, xs) == CG_OK);
+    size_t empty = cg_block_bytes(blk);
+    cg_ref first = NODE(cg_custom(blk, 0.0, xs, 3));
+    size_t one_chunk = cg_block_bytes(blk);
+    CHECK(one_chunk > empty);
+    /* small operand arrays after it are carved from the same chunk, not malloc'd one by one */
+    cg_ref small[8];
+    for (size_t k = 0; k < 8; k++)
+        small[k] = NODE(cg_custom(blk, 0.0, xs + k, 3));
+    CHECK(cg_block_bytes(blk) == one_chunk);
+    /* one bigger than what is left of it goes to the next chunk */
+    cg_ref big = NODE(cg_custom(blk, 0.0, xs, 128));
+    CHECK(cg_block_bytes(blk) >= one_chunk + 128 * sizeof(cg_ref));
+    /* and no array overlaps another */
+    CHECK(has_operands(first, xs, 3));
+    for (size_t k = 0; k < 8; k++)
+        CHECK(has_operands(small[k], xs + k, 3));
+    CHECK(has_operands(big, xs, 128));
+    cg_block_free(blk);
+}
+
+enum { CHUNK_THREADS = 4, CHUNK_OPS = 500 };
+
+typedef struct {
+    cg_block *shared;
+    const cg_ref *xs;  /* 16 leaves */
+    size_t offset;     /* this thread's operands: xs + offset, as many as the op's index says */
+    cg_ref made[CHUNK_OPS];
+} chunk_job;
+
+static size_t chunk_op_operands(size_t k)
+{
+    return 3 + k % 6;
+}
+
+static void *chunk_thread_main(void *arg)
+{
+    chunk_job *job = arg;
+    for (size_t k = 0; k < CHUNK_OPS; k++) {
+        job->made[k] = cg_custom(job->shared, 0.0, job->xs + job->offset, chunk_op_operands(k));
+        if (job->made[k] < CG_REF_MIN)
+            return NULL;
+    }
+    return job;
+}
+
+static void test_side_allocations_from_threads(void)
+{
+    /* threads carving operand arrays from one block's chunks at once never
+     * get overlapping ones */
+    /* room for the nodes, and a budget of side allocations that takes the arrays */
+    cg_block *blk = new_block(4 * CHUNK_THREADS * CHUNK_OPS);
+    cg_ref xs[16];
+    double vals[16] = {0};
+    REQUIRE(cg_leaves(blk, vals, 16, xs) == CG_OK);
+    chunk_job jobs[CHUNK_THREADS];
+    pthread_t tids[CHUNK_THREADS];
+    for (int i = 0; i < CHUNK_THREADS; i++) {
+        jobs[i].shared = blk;
+        jobs[i].xs = xs;
+        jobs[i].offset = (size_t)i;
+        REQUIRE(pthread_create(&tids[i], NULL, chunk_thread_main, &jobs[i]) == 0);
+    }
+    for (int i = 0; i < CHUNK_THREADS; i++) {
+        void *ret = NULL;
+        REQUIRE(pthread_join(tids[i], &ret) == 0);
+        REQUIRE(ret == &jobs[i]);
+    }
+    for (int i = 0; i < CHUNK_THREADS; i++)
+        for (size_t k = 0; k < CHUNK_OPS; k++)
+            CHECK(has_operands(jobs[i].made[k], xs + i, chunk_op_operands(k)));
+    cg_block_free(blk);
+}
+
 /* ---- tests: freeing ------------------------------------------------------- */
 
 static void test_free(void)
@@ -1766,6 +1858,8 @@ static const struct {
     TEST(deep_chain),
     TEST(full),
     TEST(threads),
+    TEST(side_allocations_share_chunks),
+    TEST(side_allocations_from_threads),
     TEST(free),
 };
 #define NTESTS (sizeof TESTS / sizeof TESTS[0])
