@@ -172,9 +172,9 @@ static inline uint8_t cg__data_float(cg_node *n)
     case CG_RELU:
         return a->data < 0.0 ? 0 : a->flags & CG_F_DATA_FLOAT;
     case CG_SUM:
-    case CG_DOT: {
+    case CG_DOT: { /* a float as soon as one operand is (most often the first) */
         cg_node **args = cg__args(n);
-        for (size_t i = 0, k = cg__nargs(n); i < k; i++)
+        for (size_t i = 0, k = cg__nargs(n); i < k && !(any & CG_F_DATA_FLOAT); i++)
             any |= args[i]->flags;
         return any & CG_F_DATA_FLOAT;
     }

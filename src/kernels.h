@@ -52,12 +52,22 @@ CG_OUT_OF_LINE void cg__fused_backward(cg_node *n)
         size_t m = (k - 1) / 2;
         a[0]->grad += g;
         a[0]->flags |= t;
+        if (t) { /* a float g makes every product a float: no operand's type to read */
+            for (size_t i = 0; i < m; i++) {
+                cg_node *w = a[1 + i], *x = a[1 + m + i];
+                w->grad += x->data * g;
+                x->grad += w->data * g;
+                w->flags |= CG_F_GRAD_FLOAT;
+                x->flags |= CG_F_GRAD_FLOAT;
+            }
+            break;
+        }
         for (size_t i = 0; i < m; i++) {
             cg_node *w = a[1 + i], *x = a[1 + m + i];
             w->grad += x->data * g;
             x->grad += w->data * g;
-            w->flags |= t | cg__float_grad_if_data_float(x);
-            x->flags |= t | cg__float_grad_if_data_float(w);
+            w->flags |= cg__float_grad_if_data_float(x);
+            x->flags |= cg__float_grad_if_data_float(w);
         }
         break;
     }
