@@ -138,8 +138,8 @@ CG_ALWAYS_INLINE void cg__backward(cg_node *n)
     case CG_MUL:
         a->grad += b->data * g;
         b->grad += a->data * g;
-        a->flags |= t | cg__float_grad_if_data_float(b);
-        b->flags |= t | cg__float_grad_if_data_float(a);
+        a->flags |= t ? t : cg__float_grad_if_data_float(b); /* (a float g: no type to read) */
+        b->flags |= t ? t : cg__float_grad_if_data_float(a);
         break;
     case CG_POW_CONST: {
         double p = n->x.exponent;
