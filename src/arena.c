@@ -26,38 +26,36 @@ enum { CG_DEFAULT_BLOCK_NODES = 1024 }; /* engine.py's _BLOCK_NODES */
 
 static cg_block *newest; /* the tail of the list; guarded by the engine lock (lock.c) */
 
-/* Nodes with no operands and a Python backward made so far in this process
- * (micrograd runs every node's _backward, leaves' too). While there are none,
- * the walk need not look at the operands of a node whose operands are all
- * leaves (CG_F_LEAF_ARGS); after the first, it must. */
-static atomic_size_t hooked_leaves;
-
-void cg__count_hooked_leaf(void)
-{
-    atomic_fetch_add_explicit(&hooked_leaves, 1, memory_order_relaxed);
-}
-
-int cg__hooked_leaves(void)
-{
-    return atomic_load_explicit(&hooked_leaves, memory_order_relaxed) != 0;
-}
-
 /* Nodes given a Python backward so far in this process (custom nodes, and
- * nodes given a hook). While there are none, no sweep stops to call out, so
- * none is ever left half done for Python to finish: cg_backward_pure runs
- * whole sweeps without the caller's lock. The count is raised before such a
- * node is handed out (or, by cg_set_callback, under the engine lock), so a
- * sweep that can reach one sees it. */
-static atomic_size_t python_backwards;
+ * nodes given a hook), and those of them with no operands (micrograd runs
+ * every node's _backward, leaves' too). Both counts only grow.
+ *
+ * While there are none, no sweep stops to call out, so none is ever left
+ * half done for Python to finish: cg_backward_pure runs whole sweeps without
+ * the caller's lock. A node is counted before it is handed out (or, by
+ * cg_set_callback, under the engine lock), so a sweep that can reach one
+ * sees the count.
+ *
+ * While there are no leaves among them, the walk need not look at the
+ * operands of a node whose operands are all leaves (CG_F_LEAF_ARGS); after
+ * the first, it must. */
+static atomic_size_t python_backwards, hooked_leaves;
 
-void cg__count_python_backward(void)
+void cg__count_python_backward(int leaf)
 {
+    if (leaf)
+        atomic_fetch_add_explicit(&hooked_leaves, 1, memory_order_relaxed);
     atomic_fetch_add(&python_backwards, 1);
 }
 
 int cg__python_backwards(void)
 {
     return atomic_load(&python_backwards) != 0;
+}
+
+int cg__hooked_leaves(void)
+{
+    return atomic_load_explicit(&hooked_leaves, memory_order_relaxed) != 0;
 }
 
 cg_block *cg__newest_block(void)

@@ -52,22 +52,12 @@ CG_OUT_OF_LINE void cg__fused_backward(cg_node *n)
         size_t m = (k - 1) / 2;
         a[0]->grad += g;
         a[0]->flags |= t;
-        if (t) { /* a float g makes every product a float: no operand's type to read */
-            for (size_t i = 0; i < m; i++) {
-                cg_node *w = a[1 + i], *x = a[1 + m + i];
-                w->grad += x->data * g;
-                x->grad += w->data * g;
-                w->flags |= CG_F_GRAD_FLOAT;
-                x->flags |= CG_F_GRAD_FLOAT;
-            }
-            break;
-        }
         for (size_t i = 0; i < m; i++) {
             cg_node *w = a[1 + i], *x = a[1 + m + i];
             w->grad += x->data * g;
             x->grad += w->data * g;
-            w->flags |= cg__float_grad_if_data_float(x);
-            x->flags |= cg__float_grad_if_data_float(w);
+            w->flags |= cg__product_grad_type(t, x);
+            x->flags |= cg__product_grad_type(t, w);
         }
         break;
     }
@@ -138,8 +128,8 @@ CG_ALWAYS_INLINE void cg__backward(cg_node *n)
     case CG_MUL:
         a->grad += b->data * g;
         b->grad += a->data * g;
-        a->flags |= t ? t : cg__float_grad_if_data_float(b); /* (a float g: no type to read) */
-        b->flags |= t ? t : cg__float_grad_if_data_float(a);
+        a->flags |= cg__product_grad_type(t, b);
+        b->flags |= cg__product_grad_type(t, a);
         break;
     case CG_POW_CONST: {
         double p = n->x.exponent;

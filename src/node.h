@@ -75,6 +75,14 @@ static inline uint8_t cg__float_grad_if_data_float(const cg_node *n)
     return (uint8_t)((n->flags & CG_F_DATA_FLOAT) << 1);
 }
 
+/* The grad type g * other.data adds to an operand, g's type being t: a
+ * float g gives a float (with no need to read other's type), else other's
+ * data type decides. */
+static inline uint8_t cg__product_grad_type(uint8_t t, const cg_node *other)
+{
+    return t ? t : cg__float_grad_if_data_float(other);
+}
+
 /* The Python backward of a node whose x is taken (a power's exponent, a
  * fused node's state, a pick's index), in its block's list of them. */
 typedef struct cg_hook {
@@ -146,16 +154,13 @@ void cg__lock(void);
 void cg__unlock(void);
 void cg__lock_init(void);
 
-/* Counts a node with no operands given a Python backward (a leaf, or a
- * custom node with none), and tells whether there has been one in this
- * process: the sweep then visits such nodes among operands too (arena.c). */
-void cg__count_hooked_leaf(void);
-int cg__hooked_leaves(void);
-
-/* Counts a node given a Python backward (a custom node, a hook), and tells
- * whether there has been one in this process (arena.c). */
-void cg__count_python_backward(void);
+/* Counts a node given a Python backward (a custom node, a hook), with no
+ * operands if leaf (arena.c). Whether there has been one in this process:
+ * any (backward then takes the caller's lock), and one with no operands (the
+ * sweep then visits such nodes among operands too). */
+void cg__count_python_backward(int leaf);
 int cg__python_backwards(void);
+int cg__hooked_leaves(void);
 
 /* The newest block, or NULL; call with the engine lock held. */
 cg_block *cg__newest_block(void);

@@ -169,9 +169,7 @@ cg_ref cg_custom(cg_block *blk, double data, const cg_ref *args, size_t n)
     for (size_t i = 0; i < n; i++)
         dst[i] = cg__node(args[i]);
     node->flags |= cg__leaf_args_flag(dst, n);
-    if (n == 0) /* visited as a leaf given a Python backward is (sweep.c) */
-        cg__count_hooked_leaf();
-    cg__count_python_backward();
+    cg__count_python_backward(n == 0); /* with none, visited as a leaf with one is (sweep.c) */
     node->flags |= CG_F_PYTHON;
     return cg__ref(node);
 }

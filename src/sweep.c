@@ -300,10 +300,8 @@ int cg_set_callback(cg_ref node, void *callback)
         find_hook(n)->callback = callback;
     else
         n->x.callback = callback;
-    if (!(n->flags & CG_F_PYTHON) && !n->nargs) /* a leaf */
-        cg__count_hooked_leaf();
     if (!(n->flags & CG_F_PYTHON))
-        cg__count_python_backward();
+        cg__count_python_backward(!n->nargs);
     n->flags |= CG_F_PYTHON;
     cg__unlock();
     return CG_OK;
