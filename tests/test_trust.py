@@ -190,6 +190,38 @@ def test_threads_with_custom_ops_lose_no_update():
     assert_clean_run(result, f"{60 * 10**6}\n")  # an int, as micrograd's sums of ints
 
 
+def test_threads_without_python_backwards_lose_no_update():
+    """With no Python backward anywhere in the process, backward() is one C
+    call that takes no Python lock (cg_backward_pure); the engine lock alone
+    must make sweeps into a shared leaf and a shared interior node take turns,
+    and a custom node made halfway must switch later backwards to the locked
+    path without losing an update."""
+    result = run_python("""
+        import threading, cgrad
+        from cgrad._core import lib
+        from cgrad import Value
+        x = Value(0.0)
+        N = 10**5
+        shared = cgrad.sum([x] * N)
+        before = lib.cg_backward_pure(shared._cg_h) == lib.CG_OK  # (one backward: N more)
+        def plain():
+            for _ in range(30):
+                (shared * 1).backward()
+                cgrad.sum([x] * N).backward()
+        threads = [threading.Thread(target=plain) for _ in range(3)]
+        for t in threads: t.start()
+        out = Value(1.0, (x,), 'id')  # the process's first Python backward
+        for t in threads: t.join()
+        after = lib.cg_backward_pure(shared._cg_h) == lib.CG_CALLBACK
+        print(before, after, x.grad)
+    """, timeout=300)
+    # each (shared * 1).backward() adds shared's whole accumulated grad again:
+    # shared.grad after k of them is k (+1 from the first call), so x gets
+    # n * (1 + 2 + ... + 91) from those sweeps, as one thread would give, in any order
+    n, sweeps = 10**5, 1 + 3 * 30
+    assert_clean_run(result, f"True True {n * sweeps * (sweeps + 1) // 2 + 3 * 30 * n}\n")
+
+
 def test_nested_backward_inside_a_custom_backward():
     """A custom backward may itself call backward() (re-entrant), also while
     other threads backpropagate through shared nodes."""
