@@ -185,12 +185,19 @@ if not _PYPY:
 
 class Block(_Owned):
     """A fresh C block for at least `nodes` nodes (0: the default size). Every
-    Value whose node lives in it holds it; ops pass its `ptr` to C."""
+    Value whose node lives in it holds it; ops pass its `ptr` to C.
 
-    __slots__ = ()
+    `handles` keeps the cffi handles that its nodes' Python backwards are
+    given to C as (engine._PythonBackward): C may hand one back for as long
+    as the node exists, which is as long as its block. A handle refers to
+    the Python backward only weakly, so that nothing here refers back to a
+    Value: a block's owner is never part of a reference cycle."""
+
+    __slots__ = ("handles",)
     free_fn = lib.cg_block_free
 
     def __init__(self, nodes=0):
+        self.handles = []
         release_parked()
         ptr = lib.cg_block_new(nodes)
         if ptr == ffi.NULL:
@@ -201,7 +208,24 @@ class Block(_Owned):
 
 
 class Sweep(_Owned):
-    """Owner of a cg_sweep (a kept order, for replay)."""
+    """Owner of a cg_sweep (an order for replay, or the rest of a backward),
+    made before the C call that fills it in: `ptr` is the cg_sweep ** that
+    call writes. So no interrupt (a KeyboardInterrupt, a signal handler's
+    exception) between that call's return and Python keeping its result can
+    leave a sweep with no owner."""
 
     __slots__ = ()
-    free_fn = lib.cg_sweep_free
+
+    def __init__(self):
+        super().__init__(ffi.new("cg_sweep **"))
+
+    @property
+    def sweep(self):
+        """The cg_sweep * (NULL before C fills it in, or once freed)."""
+        return self.ptr[0]
+
+    def _free(self):
+        out = getattr(self, "ptr", None)  # (not set if __init__ failed)
+        if out is not None:
+            sweep, out[0] = out[0], ffi.NULL
+            lib.cg_sweep_free(sweep)

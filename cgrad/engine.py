@@ -9,9 +9,11 @@ from an operand to its result, so a graph is never a reference cycle.
 Every op reads as in micrograd: coerce the operand, make `out` (one call into
 C, which also does the math), done; the backward kernels are C's.
 """
+import copyreg
 import functools
 import os
 import threading
+import weakref
 
 import numpy as np
 
@@ -229,24 +231,56 @@ def _run_kernel(value):
 
 class _State:
     """What few Values carry besides their node: a custom op's name, a Python
-    backward and the handle C holds for it, a kept order for replay. In a slot
-    of its own (not in the Value's __dict__, which belongs to the user), so
-    that nothing a user sets or deletes can break the engine."""
+    backward, a kept order for replay, what a re-initialised Value keeps of
+    its old node. In a slot of its own (not in the Value's __dict__, which
+    belongs to the user), so that nothing a user sets or deletes can break
+    the engine."""
 
-    __slots__ = ("op", "backward_fn", "backward_handle", "order")
+    __slots__ = ("op", "hook", "order", "retired")
 
     def __init__(self):
         self.op = None  # the name _op shows, when given (else the node's own)
-        self.backward_fn = None
-        self.backward_handle = None
-        self.order = None
+        self.hook = None  # the node's _PythonBackward, once it has one
+        self.order = None  # a Sweep, once forward() needs one
+        self.retired = None  # (node, block, operands) of the node it had before a re-initialisation
+
+
+class _PythonBackward:
+    """The Python backward C calls back for one node: `fn`, or the node's own
+    backward until fn is set. The Value keeps it (_State.hook). C holds
+    `handle`, a cffi handle to (node, a weak reference to this object),
+    which the node's block keeps (Block.handles): so C never holds a handle
+    that Python has freed, whatever interrupts or threads do between the
+    calls, and nothing a block keeps leads back to a Value."""
+
+    __slots__ = ("node", "fn", "handle", "__weakref__")
+
+    def __init__(self, node):
+        self.node = node
+        self.fn = None
+        self.handle = ffi.new_handle((node, weakref.ref(self)))
+
+    def __call__(self):
+        if self.fn is not None:
+            self.fn()
+        else:
+            _run_own_backward(self.node)
+
+
+def _run_own_backward(node):
+    """The node's own backward, C's kernel (a custom node's does nothing)."""
+    lib.cg_node_backward(node)  # (CG_OK, or CG_CALLBACK for a custom node: nothing to run)
 
 
 def _state(value):
-    """value's _State, made on first need."""
+    """value's _State, made on first need (under the graph lock, so that two
+    threads cannot each make one and lose the other's)."""
     state = getattr(value, "_cg_state", None)
     if state is None:
-        state = value._cg_state = _State()
+        with _graph_lock:
+            state = getattr(value, "_cg_state", None)
+            if state is None:
+                state = value._cg_state = _State()
     return state
 
 
@@ -320,6 +354,9 @@ class Value(DerivedOps):
 
     def __init__(self, data, _children=(), _op="", label=""):
         x, is_int = (data, 0) if type(data) is float else _number(data)
+        if hasattr(self, "_cg_h"):  # called again: a `reset()` in a subclass
+            self._reinit(x, is_int, _children, _op, label)
+            return
         blk = _block
         if _children:
             children = tuple(_children)
@@ -345,6 +382,37 @@ class Value(DerivedOps):
             _state(self).op = _op
         if label:
             self.label = label
+
+    def _reinit(self, x, is_int, children, op, label):
+        """Value.__init__ on a Value that has a node, as micrograd allows: the
+        Value becomes what __init__ makes (data x, grad 0, its own backward,
+        these children), and the nodes made from it keep using it. A leaf is
+        remade in place (cg_reset_leaf), so their backward reaches this
+        Value, as micrograd's closures reach the re-initialised object. With
+        children, or for a softmax output (whose data its group writes), a
+        new node is made; nodes made before keep the old one. Either way the
+        Value keeps what its old node used (nodes, kept orders), so nothing
+        another Value still reaches is freed."""
+        state = _state(self)
+        old = (self._cg_h, self._cg_blk, self._cg_a, self._cg_b)
+        if children or lib.cg_reset_leaf(self._cg_h, x) != lib.CG_OK:
+            fresh = _new(Value)
+            Value.__init__(fresh, x, children)
+            self._cg_h, self._cg_blk, self._cg_a = fresh._cg_h, fresh._cg_blk, fresh._cg_a
+            state.retired = (old, state.retired)
+        else:
+            self._cg_a = None
+            if old[2] is not None:  # (a leaf made a leaf again keeps nothing)
+                state.retired = (old, state.retired)
+        if is_int:
+            lib.cg_set_int_data(self._cg_h, x)
+        self._cg_b = None
+        state.op = op or None
+        state.hook = state.order = None
+        if label:
+            self.label = label
+        else:
+            self.__dict__.pop("label", None)
 
     # ---- data and grad live in C -------------------------------------------
 
@@ -386,11 +454,11 @@ class Value(DerivedOps):
     # nodes in one call, and the result keeps `other` in _cg_b until _prev gives
     # other**-1 its Value; for a number, other**-1 is Python's.
     __truediv__ = _binary_op("__truediv__", lib.cg_div, None)
-    _pow_value = _binary_op("_pow_value", lib.cg_pow, None)  # Value ** Value (a Value only)
 
     def __pow__(self, other):
         if isinstance(other, Value):
-            return self._pow_value(other)
+            h, blk = _create_in(_block, lib.cg_pow, self._cg_h, other._cg_h)
+            return _wrap(h, blk, self, other)
         kind = _number_kind(other)
         if kind is None:
             return NotImplemented
@@ -440,7 +508,7 @@ class Value(DerivedOps):
         replayed: RuntimeError."""
         order = self._sweep()
         with _graph_lock:
-            status = _cg_sweep_replay(order.ptr)
+            status = _cg_sweep_replay(order.sweep)
         check(status)
 
     def _sweep(self):
@@ -448,21 +516,20 @@ class Value(DerivedOps):
         a graph never changes once built, so the order is kept for the next
         forward."""
         state = _state(self)
-        if state.order is None:
-            out = ffi.new("cg_sweep **")
-            check(lib.cg_sweep_begin(self._cg_h, out))
-            if state.order is None:  # (a finalizer may have made it meanwhile)
-                state.order = Sweep(out[0])
-            else:
-                lib.cg_sweep_free(out[0])
-        return state.order
+        order = state.order
+        if order is None:
+            order = Sweep()  # owns what C makes, from the moment C makes it
+            check(lib.cg_sweep_begin(self._cg_h, order.ptr))
+            if state.order is None:  # (unless a finalizer or a thread made one meanwhile)
+                state.order = order
+        return order
 
     @property
     def _backward(self):
         """The node's backward step, callable as in the lecture (`o._backward()`)."""
         state = getattr(self, "_cg_state", None)
-        if state is not None and state.backward_fn is not None:
-            return state.backward_fn
+        if state is not None and state.hook is not None and state.hook.fn is not None:
+            return state.hook.fn
         if lib.cg_op(self._cg_h) == lib.CG_CUSTOM:  # micrograd's default: lambda: None
             return _no_backward
         return functools.partial(_run_kernel, self)
@@ -471,12 +538,23 @@ class Value(DerivedOps):
     def _backward(self, fn):
         """Any node's backward can be replaced, as in micrograd: the sweep then
         calls fn for this node instead of its C kernel (a wrapper that calls
-        the old `_backward` runs the kernel too), leaves' included."""
-        state = _state(self)
-        handle = ffi.new_handle(fn)
-        check(lib.cg_set_callback(self._cg_h, handle))
-        # the old handle goes only after C holds the new one
-        state.backward_fn, state.backward_handle = fn, handle
+        the old `_backward` runs the kernel too), leaves' included.
+
+        Each step leaves C and Python agreeing, so that an interrupt between
+        two of them (a signal handler's exception) leaves the old backward in
+        force and nothing to free: the handle is kept by the node's block
+        before C sees it; C then calls a _PythonBackward that runs the node's
+        own backward until `fn` is set on it. Assignments from several
+        threads take turns (the graph lock)."""
+        with _graph_lock:
+            state = _state(self)
+            hook = state.hook
+            if hook is None:
+                hook = _PythonBackward(self._cg_h)
+                self._cg_blk.handles.append(hook.handle)
+                state.hook = hook
+            check(lib.cg_set_callback(self._cg_h, hook.handle))  # (each time: an interrupt may have come before)
+            hook.fn = fn
 
     # ---- the graph as micrograd shows it --------------------------------
 
@@ -526,11 +604,33 @@ class Value(DerivedOps):
 
     # ---- pickle and copy ---------------------------------------------------
 
+    # The class a copy is made of: a Value subclass's own, but for cgrad's
+    # internal views of a node (nn's NeuronSum), which copy as plain Values.
+    _cg_copy_class = None
+
     def __reduce__(self):
-        """Pickles (and copies) as a leaf holding this Value's data and grad,
-        with its attributes (label, optimizer state, ...). The graph behind a
-        non-leaf Value is not saved: it comes back as a leaf."""
-        return (_leaf, (self.data, self.grad), dict(self.__dict__) or None)
+        """Pickles (and copies) as a leaf of this Value's class holding its
+        data and grad, with its attributes (label, optimizer state, ...) and
+        a subclass's __slots__ attributes. The graph behind a non-leaf Value
+        is not saved: it comes back as a leaf."""
+        cls = self._cg_copy_class or type(self)
+        slots = {name: getattr(self, name) for name in copyreg._slotnames(cls)
+                 if not name.startswith("_cg_") and hasattr(self, name)}
+        return (_leaf, (self.data, self.grad, cls), (dict(self.__dict__) or None, slots or None))
+
+    def __setstate__(self, state):
+        """Restores what __reduce__ saved. The engine's own slots (`_cg_*`)
+        are never taken from a pickle: a node's address from outside would
+        point the Value at any memory."""
+        attrs, slots = state if isinstance(state, tuple) else (state, None)
+        for name in (*(attrs or ()), *(slots or ())):
+            if not isinstance(name, str) or name.startswith("_cg_"):
+                raise TypeError(f"cannot restore {name!r} of a {type(self).__name__}: cgrad's engine "
+                                "slots are never taken from a pickle")
+        if attrs:
+            self.__dict__.update(attrs)
+        for name, value in (slots or {}).items():
+            setattr(self, name, value)
 
 
 def _checked_init(init):
@@ -556,15 +656,17 @@ _NO_NODE = ("{} is a subclass of cgrad.Value whose __init__ did not call Value._
 def _backward_taking_turns(h):
     """backward() once some node in the process has a Python backward: the
     sweep from node h, whole under the graph lock, so that no other thread's
-    sweep runs between its Python backwards. Returns the final status."""
-    rest = ffi.new("cg_sweep **")
-    with _graph_lock:
-        status = lib.cg_backward(h, rest)
-        if status == lib.CG_CALLBACK:  # stopped at a custom node: go on from here
-            try:
-                status = _run_callbacks(rest[0])
-            finally:
-                lib.cg_sweep_free(rest[0])
+    sweep runs between its Python backwards. Returns the final status. The
+    rest of the sweep is owned before C makes it, and freed however the
+    Python backwards end (an exception, an interrupt)."""
+    rest = Sweep()
+    try:
+        with _graph_lock:
+            status = lib.cg_backward(h, rest.ptr)
+            if status == lib.CG_CALLBACK:  # stopped at a custom node: go on from here
+                status = _run_callbacks(rest.sweep)
+    finally:
+        rest._free()
     return status
 
 
@@ -575,12 +677,20 @@ def _run_callbacks(sweep):
     cursor = ffi.new("size_t *")
     callback = ffi.new("void **")
     while (status := lib.cg_sweep_backward(sweep, cursor, callback)) == lib.CG_CALLBACK:
-        ffi.from_handle(callback[0])()
+        node, hook = ffi.from_handle(callback[0])
+        hook = hook()
+        if hook is not None:
+            hook()
+        else:  # (its Value lost it: two threads made a state at once)
+            _run_own_backward(node)
     return status
 
 
-def _leaf(data, grad):
-    """A leaf Value with this data and grad (unpickling)."""
-    v = Value(data)
+def _leaf(data, grad, cls=None):
+    """A leaf of class cls (Value) with this data and grad (unpickling and
+    copying). A subclass's own __init__ is not called, as for any object
+    copy and pickle restore: its attributes come from the saved state."""
+    v = _new(cls or Value)
+    Value.__init__(v, data)
     v.grad = grad
     return v

@@ -194,6 +194,7 @@ class NeuronSum(Value):
     on. The chain is never made by training, only by looking."""
 
     __slots__ = ()  # a Value's layout: nn makes these as cheaply as Values
+    _cg_copy_class = Value  # a copy is a leaf: no fused node behind it
 
     @property
     def _prev(self):
@@ -233,6 +234,7 @@ class NeuronSumPart(Value):
     works."""
 
     __slots__ = ("_cg_sum",)  # a Value on the sum's node; not the sum: no reference cycle
+    _cg_copy_class = Value
 
     @property
     def grad(self):

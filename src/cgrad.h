@@ -45,6 +45,7 @@ enum cg_status {
     CG_EMPTY = 7,     /* an n-ary op got no operands        -> ValueError */
     CG_INDEX = 8,     /* index out of range                 -> IndexError */
     CG_NOREPLAY = 9,  /* replay met a node Python computed  -> RuntimeError */
+    CG_SHARED = 10,   /* the node's state is other nodes' too: it cannot change in place */
     CG_REF_MIN = 16
 };
 
@@ -214,6 +215,14 @@ void cg_set_data(cg_ref node, double x);
 void cg_set_grad(cg_ref node, double g);
 void cg_set_int_data(cg_ref node, double x);
 void cg_set_int_grad(cg_ref node, double g);
+/* Makes node a leaf again, in place, holding the float x (Value.__init__
+ * called again on a used Value, as micrograd allows): grad the int 0, no
+ * operands, no Python backward. Nodes made from it keep it as an operand, so
+ * their backward still reaches it, as micrograd's closures reach the
+ * re-initialised object; its old operands must stay alive (other nodes'
+ * kept orders may list them). CG_OK; CG_SHARED, changing nothing, for a
+ * softmax group or output, whose data and state other nodes share. */
+int cg_reset_leaf(cg_ref node, double x);
 int cg_op(cg_ref node);
 size_t cg_nargs(cg_ref node);
 /* Operand i (0 <= i < cg_nargs(node)). */

@@ -234,6 +234,23 @@ void cg_set_int_grad(cg_ref node, double g)
     n->grad = g;
     n->flags &= (uint8_t)~CG_F_GRAD_FLOAT;
 }
+int cg_reset_leaf(cg_ref node, double x)
+{
+    cg_node *n = cg__node(node);
+    if (n->op == CG_PICK || n->op == CG_SOFTMAX || n->op == CG_LOG_SOFTMAX)
+        return CG_SHARED;
+    cg__lock(); /* a sweep or a replay may be reading this node's operands and flags */
+    n->in.pair[0] = n->in.pair[1] = NULL; /* an operand array stays in the block, freed with it */
+    n->x.callback = NULL;
+    n->data = x;
+    n->grad = 0.0;
+    n->op = CG_LEAF;
+    n->nargs = 0;
+    n->flags = CG_F_DATA_FLOAT;
+    cg__unlock();
+    return CG_OK;
+}
+
 int cg_op(cg_ref node) { return cg__node(node)->op; }
 size_t cg_nargs(cg_ref node) { return cg__nargs(cg__node(node)); }
 
