@@ -188,7 +188,7 @@ class Block(_Owned):
     Value whose node lives in it holds it; ops pass its `ptr` to C.
 
     `handles` keeps the cffi handles that its nodes' Python backwards are
-    given to C as (engine._PythonBackward): C may hand one back for as long
+    given to C as (_python_backward.Hook): C may hand one back for as long
     as the node exists, which is as long as its block. A handle refers to
     the Python backward only weakly, so that nothing here refers back to a
     Value: a block's owner is never part of a reference cycle."""

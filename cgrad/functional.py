@@ -11,9 +11,10 @@ import sys
 
 import numpy as np
 
-from . import engine
-from ._core import Block, ffi, lib
-from .engine import Value, _wrap, as_float
+from . import _nodes
+from ._core import ffi, lib
+from ._numbers import as_float
+from .engine import Value
 
 
 class ValueList(list):
@@ -93,23 +94,16 @@ def _operand(x):
     return x if isinstance(x, Value) else Value(as_float(x))
 
 
-# Fused ops over this many operands or more get a block of their own: their
-# side allocations (operand array, softmax buffers) are then freed with their
-# node, not with the shared block and its thousand other nodes.
-_OWN_BLOCK_OPERANDS = 256
-
-
-def _create(fn, operands, nodes, *args):
-    """Calls a C creator fn(block, *args) of a fused op over `operands`
-    operands that needs `nodes` nodes in one block. Returns (node, block)."""
-    blk = Block(nodes) if operands >= _OWN_BLOCK_OPERANDS else engine._block
-    return engine._create_in(blk, fn, *args, nodes=nodes)
+def _create(fn, operands, *args, nodes=1):
+    """Creates the `nodes` nodes of a fused op over `operands` operands with
+    the C creator fn(block, *args). Returns (node, block)."""
+    return _nodes.create(fn, *args, nodes=nodes, own_block=operands >= _nodes.OWN_BLOCK_OPERANDS)
 
 
 def _reduce(op, values):
     vals, refs = _operands(values)
-    h, blk = _create(lib.cg_reduce, len(vals), 1, op, refs, len(vals))
-    return _wrap(h, blk, vals, None)
+    h, blk = _create(lib.cg_reduce, len(vals), op, refs, len(vals))
+    return _nodes.make(Value, h, blk, vals)
 
 
 def sum(values, start=0):
@@ -140,8 +134,8 @@ def dot(ws, xs, start=0):
     if len(ws) != len(xs):
         raise ValueError(f"dot of unequal lengths: {len(ws)} and {len(xs)}")
     start = _operand(start)
-    h, blk = _create(lib.cg_dot, 2 * len(ws), 1, start._cg_h, w_refs, x_refs, len(ws))
-    return _wrap(h, blk, (start, *ws, *xs), None)
+    h, blk = _create(lib.cg_dot, 2 * len(ws), start._cg_h, w_refs, x_refs, len(ws))
+    return _nodes.make(Value, h, blk, (start, *ws, *xs))
 
 
 def _softmax(values, log):
@@ -149,9 +143,9 @@ def _softmax(values, log):
     n = len(vals)
     outs = ffi.new("cg_ref[]", n)
     op = lib.CG_LOG_SOFTMAX if log else lib.CG_SOFTMAX
-    h, blk = _create(lib.cg_softmax, n, lib.cg_fused_nodes(op, n), refs, n, log, outs)
-    group = _wrap(h, blk, vals, None)
-    picks = tuple([_wrap(out, blk, group, None) for out in outs])
+    h, blk = _create(lib.cg_softmax, n, refs, n, log, outs, nodes=lib.cg_fused_nodes(op, n))
+    group = _nodes.make(Value, h, blk, vals)
+    picks = tuple([_nodes.make(Value, out, blk, group) for out in outs])
     return ValueList(picks, (picks, outs))
 
 
@@ -174,8 +168,8 @@ def cross_entropy(logits, target):
     t = operator.index(target)
     if not -n <= t < n:
         raise IndexError(f"target {target} out of range for {n} logits")
-    h, blk = _create(lib.cg_cross_entropy, n, 1, refs, n, t % n)
-    return _wrap(h, blk, vals, None)
+    h, blk = _create(lib.cg_cross_entropy, n, refs, n, t % n)
+    return _nodes.make(Value, h, blk, vals)
 
 
 # ---- numpy bulk I/O ---------------------------------------------------------
@@ -237,8 +231,8 @@ def values(array):
         status = lib.cg_leaves(blk, src, n, refs)
         return refs[0] if status == lib.CG_OK else status
 
-    h, blk = engine._create_in(engine._block, make_leaves, nodes=n)
-    leaves = tuple([_wrap(h, blk, None, None) for h in refs])
+    h, blk = _nodes.create(make_leaves, nodes=n)
+    leaves = tuple([_nodes.make(Value, h, blk) for h in refs])
     if len(shape) <= 1:
         return ValueList(leaves, (leaves, refs))
     out = list(leaves)
@@ -247,7 +241,7 @@ def values(array):
     return out
 
 
-def _nodes(values):
+def _node_refs(values):
     try:
         vals, refs = snapshot(values)
     except AttributeError:
@@ -257,7 +251,7 @@ def _nodes(values):
 
 def data(values):
     """The data of Values as a float64 array."""
-    refs, n = _nodes(values)
+    refs, n = _node_refs(values)
     out = np.empty(n)
     lib.cg_gather_data(refs, n, ffi.from_buffer("double[]", out))
     return out
@@ -265,7 +259,7 @@ def data(values):
 
 def grads(values):
     """The grads of Values as a float64 array."""
-    refs, n = _nodes(values)
+    refs, n = _node_refs(values)
     out = np.empty(n)
     lib.cg_gather_grad(refs, n, ffi.from_buffer("double[]", out))
     return out
@@ -275,7 +269,7 @@ def set_data(values, array):
     """Writes array's numbers into the Values' data (typically leaves). An
     element that is not a real number raises the TypeError Value(x) raises,
     and nothing is written."""
-    refs, n = _nodes(values)
+    refs, n = _node_refs(values)
     src, size, _ = _doubles(array)
     if size != n:
         raise ValueError(f"set_data: {n} values but {size} numbers")

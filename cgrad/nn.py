@@ -14,12 +14,10 @@ sums before it (NeuronSumParts) when first looked at.
 """
 import random
 
-from . import engine
-from ._core import Block, ffi, lib
-from .engine import Value, _wrap
-from .functional import ValueList, _create, _operand, _operands, node_array, snapshot
-
-_new = object.__new__
+from . import _nodes
+from ._core import ffi, lib
+from .engine import Value
+from .functional import ValueList, _operand, _operands, node_array, snapshot
 
 
 def _as_inputs(x):
@@ -125,17 +123,12 @@ def _all_neurons_at_once(layer, x):
     nodes = n_out * (2 if relu else 1)
     out = ffi.new("cg_ref[]", nodes)
     args = (w_nodes, b_nodes, x_nodes, n_in, n_out, relu, out)
-    # Unlike functional's big fused ops, a layer's nodes share the current
-    # block: a block per layer call (a malloc and a finalizer each) measured
-    # nearly twice the demo's step time. Its operand arrays (a few KB) are
-    # freed with that block.
-    blk = engine._block if nodes <= engine._BLOCK_NODES // 4 else Block(nodes)
-    h, blk = engine._create_in(blk, lib.cg_layer, *args, nodes=nodes)
-    dots = [_neuron_sum(out[j * (1 + relu)], blk, (n.b,) + w + xs)  # dot's operands, as cg_dot's
+    h, blk = _nodes.create(lib.cg_layer, *args, nodes=nodes, own_block=nodes > _nodes.OWN_BLOCK_NODES)
+    dots = [_nodes.make(NeuronSum, out[j * (1 + relu)], blk, (n.b,) + w + xs)  # dot's operands, as cg_dot's
             for j, (n, w) in enumerate(zip(neurons, weights))]
     if not relu:
         return dots
-    return [_wrap(out[2 * j + 1], blk, d, None) for j, d in enumerate(dots)]
+    return [_nodes.make(Value, out[2 * j + 1], blk, d) for j, d in enumerate(dots)]
 
 
 def _neuron_dot(ws, xs, b):
@@ -143,18 +136,9 @@ def _neuron_dot(ws, xs, b):
     ws, w_refs = _operands(ws, "ws")
     xs, x_refs = _operands(xs, "xs")
     b = _operand(b)
-    h, blk = _create(lib.cg_dot, 2 * len(ws), 1, b._cg_h, w_refs, x_refs, len(ws))
-    return _neuron_sum(h, blk, (b, *ws, *xs))
-
-
-def _neuron_sum(h, blk, operands):
-    """A NeuronSum for the dot node h in blk (as engine._wrap makes a Value)."""
-    total = _new(NeuronSum)
-    total._cg_h = h
-    total._cg_blk = blk
-    total._cg_a = operands
-    total._cg_b = None
-    return total
+    h, blk = _nodes.create(lib.cg_dot, b._cg_h, w_refs, x_refs, len(ws),
+                           own_block=2 * len(ws) >= _nodes.OWN_BLOCK_OPERANDS)
+    return _nodes.make(NeuronSum, h, blk, (b, *ws, *xs))
 
 
 def _layer_params(layer):
@@ -190,23 +174,20 @@ class NeuronSum(Value):
     of `((b + w0*x0) + w1*x1) + ...`: its operands are the partial sum
     before it (b itself for one input) and the last product. The first look
     makes that chain of products and partial sums (NeuronSumParts) and keeps
-    it in _cg_b (unused by a fused node), so identity is stable from then
-    on. The chain is never made by training, only by looking."""
+    it, so identity is stable from then on. The chain is never made by
+    training, only by looking."""
 
     __slots__ = ()  # a Value's layout: nn makes these as cheaply as Values
     _cg_copy_class = Value  # a copy is a leaf: no fused node behind it
 
-    @property
-    def _prev(self):
-        chain = self._cg_b
-        if chain is None:
+    def _operands(self):
+        st = _nodes.state(self)
+        if st.shown is None:
             made = _micrograd_chain(self)
-            if self._cg_b is None:  # (unless a finalizer or a thread looked meanwhile)
-                self._cg_b = made
-            chain = self._cg_b
-        return set(chain)
-
-    _prev = _prev.setter(Value._prev.fset)  # the graph stays fixed, as any Value's
+            with _nodes.graph_lock:
+                if st.shown is None:  # (unless a finalizer or a thread looked meanwhile)
+                    st.shown = made
+        return st.shown
 
     @property
     def _op(self):
@@ -254,7 +235,7 @@ def _micrograd_chain(total):
     cg_dot adds left to right from b."""
     b, *rest = total._cg_a  # (b, *ws, *xs), as nn makes it
     n = len(rest) // 2
-    shared = _wrap(total._cg_h, total._cg_blk, None, None)  # the sum's grad, for the parts
+    shared = _nodes.make(Value, total._cg_h, total._cg_blk)  # the sum's grad, for the parts
     products = [_part(lib.cg_mul, w, x, shared) for w, x in zip(rest[:n], rest[n:])]
     partial = b
     for product in products[:-1]:
@@ -264,11 +245,7 @@ def _micrograd_chain(total):
 
 def _part(c_op, a, b, shared):
     """A NeuronSumPart: the node c_op(a, b), as the engine's binary ops make it."""
-    h, blk = engine._create_in(engine._block, c_op, a._cg_h, b._cg_h)
-    part = _new(NeuronSumPart)
-    part._cg_h = h
-    part._cg_blk = blk
-    part._cg_a = a
-    part._cg_b = b
+    h, blk = _nodes.create(c_op, a._cg_h, b._cg_h)
+    part = _nodes.make(NeuronSumPart, h, blk, a, b)
     part._cg_sum = shared
     return part

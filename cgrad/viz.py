@@ -101,23 +101,15 @@ def _record_text(s):
 def _children(v):
     """v's operands, as `_prev` gives them, in the order they were given when
     that order is known (so the picture is the same from run to run):
-    cgrad's Value keeps its operands in `_cg_a`/`_cg_b` (a NeuronSum the
-    two micrograd shows in `_cg_b`), cgrad.reference's in `_children`. Anything else (micrograd's Value) keeps `_prev`'s order."""
-    prev = v._prev  # first: for cgrad, this also gives a constant operand its Value
+    cgrad's Value gives them with `_operands()`, cgrad.reference's keeps
+    them in `_children`. Anything else (micrograd's Value) keeps `_prev`'s
+    order."""
+    prev = v._prev
     if len(prev) < 2:
         return list(prev)
     ordered = getattr(v, "_children", None)
-    if ordered is None:
-        try:
-            a, b = v._cg_a, v._cg_b
-        except AttributeError:
-            a = b = None
-        if type(b) is tuple:  # a cgrad.nn NeuronSum's operands, as micrograd's '+' has them
-            ordered = b
-        elif type(a) is tuple:
-            ordered = a
-        elif a is not None:
-            ordered = (a, b)
+    if ordered is None and hasattr(v, "_operands"):
+        ordered = v._operands()
     if ordered is not None:
         seen = []
         for c in ordered:

@@ -77,6 +77,10 @@ enum cg_op {
 
 /* ---- blocks (arena.c) ------------------------------------------------- */
 
+/* Nodes in a default block (cg_block_new(0)): Python makes its blocks this
+ * size, and a block of its own for an op that needs more. */
+enum { CG_BLOCK_NODES = 1024 };
+
 /* A new empty block with room for at least `nodes` nodes (0: the default
  * size). Returns NULL if out of memory. Safe to allocate from concurrently.
  * Only the newest block makes nodes: a new block seals the one before it
@@ -229,6 +233,12 @@ size_t cg_nargs(cg_ref node);
 cg_ref cg_arg(cg_ref node, size_t i);
 /* The output index of a CG_PICK node, or the target of a CG_CROSS_ENTROPY one. */
 size_t cg_index(cg_ref node);
+/* The exponent p of a CG_POW_CONST node (a ** p, and the b ** -1 of a / b),
+ * and whether it is a Python int (cg_pow_const's p_is_int): micrograd names
+ * the node f'**{p}', '**2' for the int 2 and '**2.0' for the float. An int
+ * exponent is exact below 2**53 in magnitude. Any other node: 0.0 and 0. */
+double cg_exponent(cg_ref node);
+int cg_exponent_is_int(cg_ref node);
 
 /* ---- backward (sweep.c) ------------------------------------------------ */
 

@@ -266,3 +266,15 @@ size_t cg_index(cg_ref node)
     cg_node *n = cg__node(node);
     return n->op == CG_CROSS_ENTROPY ? n->x.fused->target : n->x.index;
 }
+
+double cg_exponent(cg_ref node)
+{
+    cg_node *n = cg__node(node);
+    return n->op == CG_POW_CONST ? n->x.exponent : 0.0;
+}
+
+int cg_exponent_is_int(cg_ref node)
+{
+    cg_node *n = cg__node(node);
+    return n->op == CG_POW_CONST && (n->flags & CG_F_EXP_INT);
+}

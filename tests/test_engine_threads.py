@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from cgrad import Value
-from cgrad import engine, reference
+from cgrad import _nodes, reference
 from cgrad._core import REF_MIN, Block, lib
 
 from seed_data import (TAME_STEP_NAMES, backward_in_creation_order, creation_log, random_program,
@@ -184,13 +184,13 @@ def test_retry_survives_a_fresh_block_filled_by_another_thread(monkeypatch, op):
     block is full, and so is the fresh one by the time this thread uses it
     (here: it is handed out full). The op must still make its node."""
     a, b = Value(1.5), Value(2.0)
-    monkeypatch.setattr(engine, "_block", _full_block())
+    monkeypatch.setattr(_nodes, "current", _full_block())
     handed_out = []
 
     def new_block_filled_by_others(nodes=0):
         handed_out.append(nodes)
         return _full_block() if len(handed_out) == 1 else Block(nodes)
-    monkeypatch.setattr(engine, "Block", new_block_filled_by_others)
+    monkeypatch.setattr(_nodes, "Block", new_block_filled_by_others)
     out = op(a, b)
     expected = op(reference.Value(1.5), reference.Value(2.0))
     assert out.data == expected.data
@@ -213,7 +213,7 @@ def test_concurrent_orderings_of_graphs_that_share_nodes():
 
         def order(root):
             barrier.wait()
-            sizes.append(lib.cg_sweep_size(root._sweep().ptr))
+            sizes.append(lib.cg_sweep_size(root._sweep().sweep))
         threads = [threading.Thread(target=order, args=(r,)) for r in roots]
         for t in threads:
             t.start()
