@@ -7,13 +7,14 @@ were given rather than in a set's order). Same API, ops, float operations, numbe
 types (Python's ints and floats, as micrograd keeps them) and errors as
 cgrad.Value: the oracle of the differential tests and the baseline of the
 speed comparison.
+
+It imports nothing of cgrad (tests/test_reference.py checks): an oracle that
+shared code with the engine it checks could not catch a bug in that code.
 """
 import math
 import random
 
 import numpy as np
-
-from .engine import DerivedOps, _number
 
 
 def _pow(x, p):
@@ -41,10 +42,22 @@ def _ieee(fn, *args):
 
 
 def _as_number(x):
-    """x as micrograd holds it: an int (numpy's and bools too) or a float;
-    TypeError for anything else, as cgrad.Value."""
-    x, is_int = _number(x)
-    return int(x) if is_int else x
+    """x as micrograd holds it: an int (bools, numpy's integer scalars and
+    0-d arrays too) or a float (numpy's too); TypeError for anything else.
+    An int goes through a float64, as cgrad keeps it (exact up to 2**53 in
+    magnitude: README, "Differences")."""
+    if type(x) is float:
+        return x
+    if isinstance(x, int):
+        return int(float(x))
+    if isinstance(x, float):
+        return float(x)
+    if isinstance(x, (np.generic, np.ndarray)) and x.dtype.kind in "biuf":
+        if x.ndim == 0:
+            return int(float(x)) if x.dtype.kind != "f" else float(x)
+        raise TypeError(f"a Value holds one number, not an array of shape {x.shape}: "
+                        "cgrad.values(array) makes a Value for each of its numbers")
+    raise TypeError(f"a Value holds a real number, not {type(x).__name__!r}")
 
 
 def _power_factor(x, q):
@@ -63,7 +76,7 @@ def _sigmoid(x):
     return e / (1.0 + e)
 
 
-class Value(DerivedOps):
+class Value:
     """ stores a single scalar value and its gradient """
 
     def __init__(self, data, _children=(), _op='', label=''):
@@ -193,6 +206,32 @@ class Value(DerivedOps):
         self.grad = 1
         for v in reversed(topo):
             v._backward()
+
+    # micrograd's derived and reflected ops, each built from the ones above
+
+    def __neg__(self):  # -self
+        return self * -1
+
+    def __radd__(self, other):  # other + self
+        return self + other
+
+    def __sub__(self, other):  # self - other
+        return self + (-other)
+
+    def __rsub__(self, other):  # other - self
+        return other + (-self)
+
+    def __rmul__(self, other):  # other * self
+        return self * other
+
+    def __truediv__(self, other):  # self / other
+        return self * other**-1
+
+    def __rtruediv__(self, other):  # other / self
+        return other * self**-1
+
+    def __repr__(self):
+        return f"Value(data={self.data}, grad={self.grad})"
 
 
 def build_nn(Value):
