@@ -22,8 +22,6 @@
 
 #include "node.h"
 
-enum { CG_DEFAULT_BLOCK_NODES = 1024 }; /* engine.py's _BLOCK_NODES */
-
 static cg_block *newest; /* the tail of the list; guarded by the engine lock (lock.c) */
 
 /* Nodes given a Python backward so far in this process (custom nodes, and
@@ -73,7 +71,7 @@ static void seal(cg_block *blk)
 cg_block *cg_block_new(size_t nodes)
 {
     if (nodes == 0)
-        nodes = CG_DEFAULT_BLOCK_NODES;
+        nodes = CG_BLOCK_NODES;
     if (nodes > CG_BLOCK_MAX_NODES || nodes > (SIZE_MAX - sizeof(cg_block)) / sizeof(cg_node))
         return NULL;
     /* Zeroed once here (large blocks come zeroed from the OS, page by page
@@ -114,6 +112,7 @@ void cg_block_free(cg_block *blk)
     if (blk->prev)
         blk->prev->next = blk->next;
     cg__unlock();
+    free(blk->hooks);
     cg_extra *e = atomic_load(&blk->extras);
     while (e) {
         cg_extra *next = e->next;

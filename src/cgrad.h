@@ -77,6 +77,10 @@ enum cg_op {
 
 /* ---- blocks (arena.c) ------------------------------------------------- */
 
+/* Nodes in a default block (cg_block_new(0)): Python makes its blocks this
+ * size, and a block of its own for an op that needs more. */
+enum { CG_BLOCK_NODES = 1024 };
+
 /* A new empty block with room for at least `nodes` nodes (0: the default
  * size). Returns NULL if out of memory. Safe to allocate from concurrently.
  * Only the newest block makes nodes: a new block seals the one before it
@@ -91,7 +95,9 @@ cg_block *cg_block_new(size_t nodes);
 /* Frees the block, its nodes and everything they allocated. NULL is a no-op. */
 void cg_block_free(cg_block *blk);
 
-/* Bytes of memory held by the block (header, nodes and side allocations). */
+/* Bytes of memory held by the block (header, nodes and side allocations;
+ * not its table of Python backwards, which cg_set_callback may replace
+ * meanwhile). */
 size_t cg_block_bytes(const cg_block *blk);
 
 /* ---- creating nodes (ops.c) -------------------------------------------- */
@@ -229,6 +235,12 @@ size_t cg_nargs(cg_ref node);
 cg_ref cg_arg(cg_ref node, size_t i);
 /* The output index of a CG_PICK node, or the target of a CG_CROSS_ENTROPY one. */
 size_t cg_index(cg_ref node);
+/* The exponent p of a CG_POW_CONST node (a ** p, and the b ** -1 of a / b),
+ * and whether it is a Python int (cg_pow_const's p_is_int): micrograd names
+ * the node f'**{p}', '**2' for the int 2 and '**2.0' for the float. An int
+ * exponent is exact below 2**53 in magnitude. Any other node: 0.0 and 0. */
+double cg_exponent(cg_ref node);
+int cg_exponent_is_int(cg_ref node);
 
 /* ---- backward (sweep.c) ------------------------------------------------ */
 
@@ -255,7 +267,10 @@ int cg_node_backward(cg_ref node);
  * done. If the sweep meets a node with a Python backward, it stops
  * there and returns CG_CALLBACK with *rest set to the nodes left, that node
  * first: the caller finishes with cg_sweep_backward and frees *rest.
- * CG_NOMEM if that order cannot be allocated (some grads are then updated). */
+ * CG_NOMEM if that order cannot be allocated (some grads are then updated).
+ * A sweep the caller abandons (stops calling cg_sweep_backward on: its Python
+ * backward raised) leaves no state that a later one uses: each backward
+ * starts the softmax groups it reaches with nothing pushed into them. */
 int cg_backward(cg_ref root, cg_sweep **rest);
 
 /* cg_backward when no node in the process has ever been given a Python
@@ -276,7 +291,8 @@ int cg_sweep_begin(cg_ref root, cg_sweep **out);
 
 /* Runs the backward kernels of the sweep's nodes in order, under the engine
  * lock (released at each callback). *cursor counts
- * the nodes already run and belongs to the caller (0 at first). Returns CG_OK
+ * the nodes already run and belongs to the caller (0 at first; a kept
+ * sweep's pass from 0 starts its softmax groups clean, as cg_backward does). Returns CG_OK
  * when done, or CG_CALLBACK when the next node has a Python backward: then
  * *callback is its pointer, and the caller runs it and calls
  * again with the same cursor to go on. */

@@ -43,36 +43,53 @@ struct cg_node {
     } x;
     uint32_t slot;              /* its place in its block, which cg__block_of finds from it */
     uint8_t op;                 /* enum cg_op */
-    uint8_t flags;              /* CG_F_* bits */
+    uint8_t flags;              /* CG_F_* bits and the inline operand count: set by the maker,
+                                 * then only CG_F_PYTHON, under the engine lock */
     uint8_t mark;               /* set only by a sweep, under the engine lock; never by a maker */
-    uint8_t nargs;              /* operands inline (0 to 2), or CG_NARGS_ARRAY */
+    uint8_t types;              /* CG_T_* bits: written without a lock by setters (see below) */
 };
 _Static_assert(sizeof(void *) != 8 || sizeof(cg_node) == 48, "a node is 48 bytes on 64-bit platforms");
-
-enum { CG_NARGS_ARRAY = 3 }; /* nargs of a node whose operands are a cg_args */
 
 enum {
     CG_F_ARRAY = 1,             /* operands in in.array */
     CG_F_LEAF_ARGS = 2,         /* every operand is a leaf: ordering need not look at them */
     CG_F_EXP_INT = 4,           /* CG_POW_CONST: the exponent is a Python int */
-    CG_F_PYTHON = 32,           /* its backward is Python's: custom nodes, and nodes given one
+    CG_F_PYTHON = 8,            /* its backward is Python's: custom nodes, and nodes given one
                                  * (sweep.c's cg_set_callback); the sweep hands it back */
-    /* Python's number types, as micrograd holds them: whether data and grad
-     * are floats (else ints). Creators and replay set the data's from the
-     * operands' (forward.h), kernels make an operand's grad a float once a
-     * float is added to it (kernels.h). Unlike the bits above, these change
-     * after creation; writes of them never change the others. */
-    CG_F_DATA_FLOAT = 8,
-    CG_F_GRAD_FLOAT = 16,
+    /* the top two bits: operands inline (0 to 2), or CG_NARGS_ARRAY; nonzero for every
+     * interior node */
+    CG_F_NARGS_SHIFT = 6,
+    CG_F_NARGS = 3 << CG_F_NARGS_SHIFT,
 };
 
-_Static_assert(CG_F_DATA_FLOAT << 1 == CG_F_GRAD_FLOAT, "a data bit shifted is the grad bit");
+enum { CG_NARGS_ARRAY = 3 }; /* the operand count in flags of a node whose operands are a cg_args */
 
-/* CG_F_GRAD_FLOAT if n's data is a float, else 0: what a kernel adds to a
+/* flags for an operand count (0 to 2, or CG_NARGS_ARRAY) */
+static inline uint8_t cg__nargs_flags(unsigned nargs)
+{
+    return (uint8_t)(nargs << CG_F_NARGS_SHIFT);
+}
+
+/* Python's number types, as micrograd holds them: whether data and grad are
+ * floats (else ints), in the node's types byte. Creators and replay set the
+ * data's from the operands' (forward.h), kernels make an operand's grad a
+ * float once a float is added to it (kernels.h), and the setters (cg_set_data,
+ * cg_zero_grads, ...) write them without a lock. So they have a byte of their
+ * own: a read-modify-write of them never rewrites flags, whose CG_F_PYTHON
+ * cg_set_callback sets under the engine lock (sharing a byte, a setter racing
+ * it could drop that bit, and the node's Python backward with it). */
+enum {
+    CG_T_DATA_FLOAT = 1,
+    CG_T_GRAD_FLOAT = 2,
+};
+
+_Static_assert(CG_T_DATA_FLOAT << 1 == CG_T_GRAD_FLOAT, "a data bit shifted is the grad bit");
+
+/* CG_T_GRAD_FLOAT if n's data is a float, else 0: what a kernel adds to a
  * grad when it multiplies by n's data. */
 static inline uint8_t cg__float_grad_if_data_float(const cg_node *n)
 {
-    return (uint8_t)((n->flags & CG_F_DATA_FLOAT) << 1);
+    return (uint8_t)((n->types & CG_T_DATA_FLOAT) << 1);
 }
 
 /* The grad type g * other.data adds to an operand, g's type being t: a
@@ -83,13 +100,23 @@ static inline uint8_t cg__product_grad_type(uint8_t t, const cg_node *other)
     return t ? t : cg__float_grad_if_data_float(other);
 }
 
-/* The Python backward of a node whose x is taken (a power's exponent, a
- * fused node's state, a pick's index), in its block's list of them. */
-typedef struct cg_hook {
-    struct cg_hook *next;
-    cg_node *node;
+/* The Python backwards of a block's nodes whose x is taken (a power's
+ * exponent, a fused node's state, a pick's index): an open-addressing hash
+ * table keyed by slot, with linear probing (sweep.c), so that finding one
+ * costs the same however many a block has (every output of a big softmax
+ * may have one). Entries are never removed (a detached hook is a NULL
+ * callback). Malloc'd, freed with its block; read and written under the
+ * engine lock. */
+typedef struct {
+    uint32_t key;               /* the node's slot + 1; 0: an empty entry */
     void *callback;
 } cg_hook;
+
+typedef struct {
+    size_t count;               /* entries in use */
+    unsigned bits;              /* the table has 2**bits entries */
+    cg_hook at[];
+} cg_hooks;
 
 /* A chunk of side allocations (operand arrays, fused-op state), handed out
  * by bumping used; freed with its block (arena.c). */
@@ -107,7 +134,7 @@ struct cg_block {
     size_t marked;              /* marked nodes in it, during a sweep (engine lock); else 0 */
     _Atomic(cg_extra *) extras; /* lock-free stack of side-allocation chunks, newest first */
     atomic_size_t extra_bytes;  /* bytes of side allocations asked for */
-    cg_hook *hooks;             /* Python backwards of nodes whose x is taken (engine lock) */
+    cg_hooks *hooks;            /* Python backwards of nodes whose x is taken, or NULL (engine lock) */
     size_t extra_budget;        /* extras it takes before it refuses (CG_FULL): its nodes' bytes */
     cg_block *prev, *next;      /* the list of live blocks, oldest first (engine lock) */
     cg_node nodes[];            /* zeroed at creation; unused ones stay zero */
@@ -124,9 +151,15 @@ static inline cg_node **cg__args(cg_node *n)
     return (n->flags & CG_F_ARRAY) ? n->in.array->at : n->in.pair;
 }
 
+/* The operand count in n's flags: 0 to 2, or CG_NARGS_ARRAY. */
+static inline unsigned cg__nargs_inline(const cg_node *n)
+{
+    return n->flags >> CG_F_NARGS_SHIFT;
+}
+
 static inline size_t cg__nargs(const cg_node *n)
 {
-    return (n->flags & CG_F_ARRAY) ? n->in.array->count : n->nargs;
+    return (n->flags & CG_F_ARRAY) ? n->in.array->count : cg__nargs_inline(n);
 }
 
 /* The block n lives in: nodes are handed out once and never move, so a node
@@ -140,7 +173,7 @@ static inline cg_block *cg__block_of(cg_node *n)
 static inline uint8_t cg__leaf_args_flag(cg_node *const *args, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (args[i]->nargs) /* nonzero for every interior node */
+        if (args[i]->flags & CG_F_NARGS) /* nonzero for every interior node */
             return 0;
     return CG_F_LEAF_ARGS;
 }

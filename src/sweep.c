@@ -25,6 +25,7 @@
  * lock, between the caller's Python backwards: two threads never write one
  * grad at the same time. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "forward.h"
 #include "kernels.h"
@@ -32,6 +33,7 @@
 struct cg_sweep {
     cg_node **order; /* interior nodes, newest first */
     size_t size;
+    int kept;        /* made by cg_sweep_begin: each pass runs the whole order */
 };
 
 /* Appends n to sw->order, growing it as needed. */
@@ -84,7 +86,19 @@ enum { ARRAY_PREFETCH_LINES = 5 };
  * has one), leaves whose backward is Python's. */
 static inline int visited(const cg_node *a, int hooked)
 {
-    return a->nargs || (hooked && (a->flags & CG_F_PYTHON));
+    return a->flags & (hooked ? CG_F_NARGS | CG_F_PYTHON : CG_F_NARGS);
+}
+
+/* Clears the state a softmax group n keeps between its outputs' kernels and
+ * its own: the grads its outputs pushed into gout. A backward walk does so
+ * when it first marks the group, which is before any of the group's outputs
+ * runs its kernel in that sweep (they are newer than the group): so what a
+ * sweep abandoned midway left there (a Python backward raised between an
+ * output's kernel and the group's) never reaches a later sweep. */
+static inline void clear_group_state(cg_node *n)
+{
+    if (n->op == CG_SOFTMAX || n->op == CG_LOG_SOFTMAX)
+        memset(n->x.fused->gout, 0, n->in.array->count * sizeof(double));
 }
 
 /* Marks operand a of the node the walk is at, if it is visited and not
@@ -99,7 +113,7 @@ static inline int visited(const cg_node *a, int hooked)
  * (ARRAY_PREFETCH_LINES). A prefetch never faults, so the null second operand
  * of a unary node, or lines past a short array's end, are harmless. */
 static inline void mark(cg_node *a, uintptr_t start, uintptr_t span, size_t *pending, size_t *here,
-                        int hooked)
+                        int hooked, int backward)
 {
     if (visited(a, hooked) && !a->mark) {
         a->mark = 1;
@@ -107,6 +121,8 @@ static inline void mark(cg_node *a, uintptr_t start, uintptr_t span, size_t *pen
             const char *array = (const char *)a->in.array;
             for (int line = 0; line < ARRAY_PREFETCH_LINES; line++)
                 PREFETCH_FOR_READ(array + 64 * line);
+            if (backward)
+                clear_group_state(a);
         } else {
             PREFETCH_FOR_WRITE(a->in.pair[0]);
             PREFETCH_FOR_WRITE(a->in.pair[1]);
@@ -120,20 +136,22 @@ static inline void mark(cg_node *a, uintptr_t start, uintptr_t span, size_t *pen
 }
 
 /* Marks the operands of n, which lies in the block whose first node is
- * first. Inline operands get no loop: they are most nodes' operands, and the
- * walk's cost is in what it does per node. */
-static inline void mark_operands(cg_node *n, cg_node *first, size_t *pending, size_t *here, int hooked)
+ * first (backward: for a backward walk, see clear_group_state). Inline
+ * operands get no loop: they are most nodes' operands, and the walk's cost is
+ * in what it does per node. */
+static inline void mark_operands(cg_node *n, cg_node *first, size_t *pending, size_t *here, int hooked,
+                                 int backward)
 {
     uintptr_t start = (uintptr_t)first, span = (uintptr_t)n - start;
     if (!(n->flags & CG_F_ARRAY)) {
-        mark(n->in.pair[0], start, span, pending, here, hooked);
-        if (n->nargs == 2)
-            mark(n->in.pair[1], start, span, pending, here, hooked);
+        mark(n->in.pair[0], start, span, pending, here, hooked, backward);
+        if (cg__nargs_inline(n) == 2)
+            mark(n->in.pair[1], start, span, pending, here, hooked, backward);
         return;
     }
     cg_args *args = n->in.array;
     for (size_t i = 0, k = args->count; i < k; i++)
-        mark(args->at[i], start, span, pending, here, hooked);
+        mark(args->at[i], start, span, pending, here, hooked, backward);
 }
 
 /* The walk, engine lock held. With run set, runs the kernel of each reachable
@@ -151,6 +169,7 @@ static inline void mark_operands(cg_node *n, cg_node *first, size_t *pending, si
 CG_ALWAYS_INLINE int walk_back(cg_node *root, int run, cg_sweep *sw, const int hooked)
 {
     int status = CG_OK;
+    const int backward = run; /* a backward walk: its kernels run, now or from the order */
     size_t cap = 0;
     size_t pending = 1, here = 1; /* marked nodes not reached yet: in all, in blk */
     cg_block *blk = cg__block_of(root);
@@ -158,6 +177,8 @@ CG_ALWAYS_INLINE int walk_back(cg_node *root, int run, cg_sweep *sw, const int h
     if (!visited(root, 1)) /* (a root with a Python backward is visited, whatever hooked says) */
         return CG_OK;
     root->mark = 1;
+    if (backward && (root->flags & CG_F_ARRAY))
+        clear_group_state(root);
     for (;;) {
         for (;; n--) { /* a marked node is left in blk: n or older */
             if (!n->mark)
@@ -165,8 +186,8 @@ CG_ALWAYS_INLINE int walk_back(cg_node *root, int run, cg_sweep *sw, const int h
             if (n - first >= WALK_AHEAD)
                 PREFETCH_FOR_WRITE(n - WALK_AHEAD);
             n->mark = 0;
-            if (hooked ? n->nargs != 0 : !(n->flags & CG_F_LEAF_ARGS))
-                mark_operands(n, first, &pending, &here, hooked);
+            if (hooked ? (n->flags & CG_F_NARGS) != 0 : !(n->flags & CG_F_LEAF_ARGS))
+                mark_operands(n, first, &pending, &here, hooked, backward);
             if (run && !(n->flags & CG_F_PYTHON)) {
                 cg__backward(n);
             } else {
@@ -210,7 +231,7 @@ static cg_sweep *walk(cg_ref root, int run, int pure, int *status)
     }
     if (run) { /* micrograd's self.grad = 1: an int */
         cg__node(root)->grad = 1.0;
-        cg__node(root)->flags &= (uint8_t)~CG_F_GRAD_FLOAT;
+        cg__node(root)->types &= (uint8_t)~CG_T_GRAD_FLOAT;
     }
     /* two copies of the walk: the one for processes where no leaf has a
      * Python backward (nearly all) does not look for one */
@@ -244,6 +265,8 @@ int cg_sweep_begin(cg_ref root, cg_sweep **out)
 {
     int status;
     *out = walk(root, 0, 0, &status);
+    if (*out)
+        (*out)->kept = 1;
     return status;
 }
 
@@ -263,13 +286,61 @@ static int x_taken(const cg_node *n)
     }
 }
 
+/* Where the entry for slot is, or would be, in a table of 2**bits entries:
+ * from its home (Fibonacci hashing: the top bits of slot times 2**64 / phi,
+ * which spreads strided slots, such as every other node's, over the table)
+ * to the first entry that holds it or is empty. */
+static cg_hook *probe(cg_hook *at, unsigned bits, uint32_t slot)
+{
+    size_t mask = ((size_t)1 << bits) - 1;
+    size_t i = (size_t)(((uint64_t)slot * UINT64_C(0x9E3779B97F4A7C15)) >> (64 - bits));
+    while (at[i].key != 0 && at[i].key != slot + 1)
+        i = (i + 1) & mask;
+    return &at[i];
+}
+
 /* n's hook in its block (engine lock held), or NULL. */
 static cg_hook *find_hook(cg_node *n)
 {
-    for (cg_hook *h = cg__block_of(n)->hooks; h; h = h->next)
-        if (h->node == n)
-            return h;
-    return NULL;
+    cg_hooks *hooks = cg__block_of(n)->hooks;
+    if (!hooks)
+        return NULL;
+    cg_hook *h = probe(hooks->at, hooks->bits, n->slot);
+    return h->key ? h : NULL;
+}
+
+/* First size of a block's hook table, in entries; it doubles when half full. */
+enum { FIRST_HOOKS_BITS = 3 };
+
+/* n's hook in its block, made (empty) if it has none (engine lock held); NULL
+ * if the table had to grow and could not (then nothing changed). */
+static cg_hook *add_hook(cg_node *n)
+{
+    cg_block *blk = cg__block_of(n);
+    cg_hooks *old = blk->hooks;
+    cg_hook *h = find_hook(n);
+    if (h)
+        return h;
+    if (!old || 2 * (old->count + 1) > ((size_t)1 << old->bits)) {
+        unsigned bits = old ? old->bits + 1 : FIRST_HOOKS_BITS;
+        cg_hooks *grown = calloc(1, sizeof(cg_hooks) + ((size_t)1 << bits) * sizeof(cg_hook));
+        if (!grown)
+            return NULL;
+        grown->bits = bits;
+        if (old) {
+            for (size_t i = 0, k = (size_t)1 << old->bits; i < k; i++)
+                if (old->at[i].key)
+                    *probe(grown->at, bits, old->at[i].key - 1) = old->at[i];
+            grown->count = old->count;
+            free(old);
+        }
+        blk->hooks = old = grown;
+    }
+    h = probe(old->at, old->bits, n->slot);
+    h->key = n->slot + 1;
+    h->callback = NULL;
+    old->count++;
+    return h;
 }
 
 /* The Python backward of n (CG_F_PYTHON; engine lock held), or NULL. */
@@ -284,24 +355,19 @@ static void *callback_of(cg_node *n)
 int cg_set_callback(cg_ref node, void *callback)
 {
     cg_node *n = cg__node(node);
-    cg_hook *fresh = NULL;
     cg__lock();
-    if (x_taken(n) && !find_hook(n)) {
-        cg__unlock();
-        fresh = cg__alloc_extra(cg__block_of(n), sizeof *fresh); /* freed with the block */
-        if (!fresh)
+    if (x_taken(n)) {
+        cg_hook *h = add_hook(n);
+        if (!h) {
+            cg__unlock();
             return CG_NOMEM;
-        fresh->node = n;
-        cg__lock();
-        fresh->next = cg__block_of(n)->hooks;
-        cg__block_of(n)->hooks = fresh;
-    }
-    if (x_taken(n))
-        find_hook(n)->callback = callback;
-    else
+        }
+        h->callback = callback;
+    } else {
         n->x.callback = callback;
+    }
     if (!(n->flags & CG_F_PYTHON))
-        cg__count_python_backward(!n->nargs);
+        cg__count_python_backward(!(n->flags & CG_F_NARGS));
     n->flags |= CG_F_PYTHON;
     cg__unlock();
     return CG_OK;
@@ -311,6 +377,10 @@ int cg_sweep_backward(const cg_sweep *sw, size_t *cursor, void **callback)
 {
     int status = CG_OK;
     cg__lock(); /* kernels write operands' grads, which other sweeps may share */
+    if (sw->kept && *cursor == 0) /* a pass from the start: as a backward walk does */
+        for (size_t i = 0; i < sw->size; i++)
+            if (sw->order[i]->flags & CG_F_ARRAY)
+                clear_group_state(sw->order[i]);
     while (*cursor < sw->size) {
         cg_node *n = sw->order[(*cursor)++];
         if (!(n->flags & CG_F_PYTHON)) {
@@ -339,7 +409,7 @@ int cg_sweep_replay(const cg_sweep *sw)
         if (n->op == CG_LEAF) /* a leaf with a Python backward: its grad is the user's */
             continue;
         n->grad = 0.0; /* as a rebuilt node's: the int 0 */
-        n->flags &= (uint8_t)~CG_F_GRAD_FLOAT;
+        n->types &= (uint8_t)~CG_T_GRAD_FLOAT;
     }
     cg__unlock();
     return status;
