@@ -247,8 +247,8 @@ int cg_reset_leaf(cg_ref node, double x)
     n->data = x;
     n->grad = 0.0;
     n->op = CG_LEAF;
-    n->nargs = 0;
-    n->flags = CG_F_DATA_FLOAT;
+    n->flags = 0; /* no operands */
+    n->types = CG_T_DATA_FLOAT;
     cg__unlock();
     return CG_OK;
 }
