@@ -16,6 +16,7 @@ typedef struct {
     size_t target;              /* CG_CROSS_ENTROPY */
     double *probs;              /* softmax of the operands, from the forward */
     double *gout;               /* grads pushed by CG_PICK outputs, summed by the group */
+    size_t epoch;               /* the backward whose pushes gout holds (kernels.h's cg__gout) */
 } cg_fused;
 
 /* The operands of a node with more than two (custom and fused ops), in its
@@ -177,6 +178,10 @@ static inline uint8_t cg__leaf_args_flag(cg_node *const *args, size_t n)
             return 0;
     return CG_F_LEAF_ARGS;
 }
+
+/* Counts backwards (sweep.c), under the engine lock: a walk that runs
+ * kernels, or a kept sweep's pass from the start, begins a new one. */
+extern size_t cg__backward_epoch;
 
 /* The engine lock (lock.c): held to change the block list, by every sweep's
  * walk, and around every run of kernels (backward and replay), so that

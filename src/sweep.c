@@ -25,7 +25,6 @@
  * lock, between the caller's Python backwards: two threads never write one
  * grad at the same time. */
 #include <stdlib.h>
-#include <string.h>
 
 #include "forward.h"
 #include "kernels.h"
@@ -89,17 +88,7 @@ static inline int visited(const cg_node *a, int hooked)
     return a->flags & (hooked ? CG_F_NARGS | CG_F_PYTHON : CG_F_NARGS);
 }
 
-/* Clears the state a softmax group n keeps between its outputs' kernels and
- * its own: the grads its outputs pushed into gout. A backward walk does so
- * when it first marks the group, which is before any of the group's outputs
- * runs its kernel in that sweep (they are newer than the group): so what a
- * sweep abandoned midway left there (a Python backward raised between an
- * output's kernel and the group's) never reaches a later sweep. */
-static inline void clear_group_state(cg_node *n)
-{
-    if (n->op == CG_SOFTMAX || n->op == CG_LOG_SOFTMAX)
-        memset(n->x.fused->gout, 0, n->in.array->count * sizeof(double));
-}
+size_t cg__backward_epoch;
 
 /* Marks operand a of the node the walk is at, if it is visited and not
  * marked yet, adding it to *pending: to *here, the walk's count for its
@@ -113,7 +102,7 @@ static inline void clear_group_state(cg_node *n)
  * (ARRAY_PREFETCH_LINES). A prefetch never faults, so the null second operand
  * of a unary node, or lines past a short array's end, are harmless. */
 static inline void mark(cg_node *a, uintptr_t start, uintptr_t span, size_t *pending, size_t *here,
-                        int hooked, int backward)
+                        int hooked)
 {
     if (visited(a, hooked) && !a->mark) {
         a->mark = 1;
@@ -121,8 +110,6 @@ static inline void mark(cg_node *a, uintptr_t start, uintptr_t span, size_t *pen
             const char *array = (const char *)a->in.array;
             for (int line = 0; line < ARRAY_PREFETCH_LINES; line++)
                 PREFETCH_FOR_READ(array + 64 * line);
-            if (backward)
-                clear_group_state(a);
         } else {
             PREFETCH_FOR_WRITE(a->in.pair[0]);
             PREFETCH_FOR_WRITE(a->in.pair[1]);
@@ -136,22 +123,20 @@ static inline void mark(cg_node *a, uintptr_t start, uintptr_t span, size_t *pen
 }
 
 /* Marks the operands of n, which lies in the block whose first node is
- * first (backward: for a backward walk, see clear_group_state). Inline
- * operands get no loop: they are most nodes' operands, and the walk's cost is
- * in what it does per node. */
-static inline void mark_operands(cg_node *n, cg_node *first, size_t *pending, size_t *here, int hooked,
-                                 int backward)
+ * first. Inline operands get no loop: they are most nodes' operands, and the
+ * walk's cost is in what it does per node. */
+static inline void mark_operands(cg_node *n, cg_node *first, size_t *pending, size_t *here, int hooked)
 {
     uintptr_t start = (uintptr_t)first, span = (uintptr_t)n - start;
     if (!(n->flags & CG_F_ARRAY)) {
-        mark(n->in.pair[0], start, span, pending, here, hooked, backward);
+        mark(n->in.pair[0], start, span, pending, here, hooked);
         if (cg__nargs_inline(n) == 2)
-            mark(n->in.pair[1], start, span, pending, here, hooked, backward);
+            mark(n->in.pair[1], start, span, pending, here, hooked);
         return;
     }
     cg_args *args = n->in.array;
     for (size_t i = 0, k = args->count; i < k; i++)
-        mark(args->at[i], start, span, pending, here, hooked, backward);
+        mark(args->at[i], start, span, pending, here, hooked);
 }
 
 /* The walk, engine lock held. With run set, runs the kernel of each reachable
@@ -169,7 +154,6 @@ static inline void mark_operands(cg_node *n, cg_node *first, size_t *pending, si
 CG_ALWAYS_INLINE int walk_back(cg_node *root, int run, cg_sweep *sw, const int hooked)
 {
     int status = CG_OK;
-    const int backward = run; /* a backward walk: its kernels run, now or from the order */
     size_t cap = 0;
     size_t pending = 1, here = 1; /* marked nodes not reached yet: in all, in blk */
     cg_block *blk = cg__block_of(root);
@@ -177,8 +161,6 @@ CG_ALWAYS_INLINE int walk_back(cg_node *root, int run, cg_sweep *sw, const int h
     if (!visited(root, 1)) /* (a root with a Python backward is visited, whatever hooked says) */
         return CG_OK;
     root->mark = 1;
-    if (backward && (root->flags & CG_F_ARRAY))
-        clear_group_state(root);
     for (;;) {
         for (;; n--) { /* a marked node is left in blk: n or older */
             if (!n->mark)
@@ -187,7 +169,7 @@ CG_ALWAYS_INLINE int walk_back(cg_node *root, int run, cg_sweep *sw, const int h
                 PREFETCH_FOR_WRITE(n - WALK_AHEAD);
             n->mark = 0;
             if (hooked ? (n->flags & CG_F_NARGS) != 0 : !(n->flags & CG_F_LEAF_ARGS))
-                mark_operands(n, first, &pending, &here, hooked, backward);
+                mark_operands(n, first, &pending, &here, hooked);
             if (run && !(n->flags & CG_F_PYTHON)) {
                 cg__backward(n);
             } else {
@@ -230,6 +212,7 @@ static cg_sweep *walk(cg_ref root, int run, int pure, int *status)
         return NULL;
     }
     if (run) { /* micrograd's self.grad = 1: an int */
+        cg__backward_epoch++; /* a new backward: softmax groups start it empty (kernels.h) */
         cg__node(root)->grad = 1.0;
         cg__node(root)->types &= (uint8_t)~CG_T_GRAD_FLOAT;
     }
@@ -377,10 +360,8 @@ int cg_sweep_backward(const cg_sweep *sw, size_t *cursor, void **callback)
 {
     int status = CG_OK;
     cg__lock(); /* kernels write operands' grads, which other sweeps may share */
-    if (sw->kept && *cursor == 0) /* a pass from the start: as a backward walk does */
-        for (size_t i = 0; i < sw->size; i++)
-            if (sw->order[i]->flags & CG_F_ARRAY)
-                clear_group_state(sw->order[i]);
+    if (sw->kept && *cursor == 0) /* a pass from the start: a new backward, as a walk's */
+        cg__backward_epoch++;
     while (*cursor < sw->size) {
         cg_node *n = sw->order[(*cursor)++];
         if (!(n->flags & CG_F_PYTHON)) {
