@@ -85,7 +85,7 @@ enum { ARRAY_PREFETCH_LINES = 5 };
  * has one), leaves whose backward is Python's. */
 static inline int visited(const cg_node *a, int hooked)
 {
-    return a->flags & (hooked ? CG_F_NARGS | CG_F_PYTHON : CG_F_NARGS);
+    return (a->flags & CG_F_NARGS) || (hooked && (a->flags & CG_F_PYTHON));
 }
 
 size_t cg__backward_epoch;
