@@ -148,7 +148,7 @@ static inline void cg__fused_forward(cg_node *n)
     }
 }
 
-/* CG_T_DATA_FLOAT if the data of the interior node n (computed already) is a
+/* CG_F_DATA_FLOAT if the data of the interior node n (computed already) is a
  * Python float, else 0: what Python gives for micrograd's expression on
  * operands of these types. int + int and int * int are ints, int ** int is
  * an int for an exponent >= 0, relu of a negative number is micrograd's
@@ -162,27 +162,27 @@ static inline uint8_t cg__data_float(cg_node *n)
     switch (n->op) {
     case CG_ADD:
     case CG_MUL:
-        return (a->types | b->types) & CG_T_DATA_FLOAT;
+        return (a->flags | b->flags) & CG_F_DATA_FLOAT;
     case CG_POW_CONST:
         if (!(n->flags & CG_F_EXP_INT) || n->x.exponent < 0.0)
-            return CG_T_DATA_FLOAT;
-        return a->types & CG_T_DATA_FLOAT;
+            return CG_F_DATA_FLOAT;
+        return a->flags & CG_F_DATA_FLOAT;
     case CG_POW:
-        return b->data < 0.0 ? CG_T_DATA_FLOAT : (a->types | b->types) & CG_T_DATA_FLOAT;
+        return b->data < 0.0 ? CG_F_DATA_FLOAT : (a->flags | b->flags) & CG_F_DATA_FLOAT;
     case CG_RELU:
-        return a->data < 0.0 ? 0 : a->types & CG_T_DATA_FLOAT;
+        return a->data < 0.0 ? 0 : a->flags & CG_F_DATA_FLOAT;
     case CG_SUM:
     case CG_DOT: { /* a float as soon as one operand is (most often the first) */
         cg_node **args = cg__args(n);
-        for (size_t i = 0, k = cg__nargs(n); i < k && !(any & CG_T_DATA_FLOAT); i++)
-            any |= args[i]->types;
-        return any & CG_T_DATA_FLOAT;
+        for (size_t i = 0, k = cg__nargs(n); i < k && !(any & CG_F_DATA_FLOAT); i++)
+            any |= args[i]->flags;
+        return any & CG_F_DATA_FLOAT;
     }
     case CG_LEAF:
     case CG_CUSTOM:
-        return n->types & CG_T_DATA_FLOAT;
+        return n->flags & CG_F_DATA_FLOAT;
     default:
-        return CG_T_DATA_FLOAT;
+        return CG_F_DATA_FLOAT;
     }
 }
 
@@ -192,7 +192,7 @@ static inline uint8_t cg__data_float(cg_node *n)
 static inline void cg__type_data(cg_node *n)
 {
     uint8_t type = cg__data_float(n);
-    n->types = (uint8_t)((n->types & ~CG_T_DATA_FLOAT) | type);
+    n->flags = (uint8_t)((n->flags & ~CG_F_DATA_FLOAT) | type);
     if (!type && n->data == 0.0)
         n->data = 0.0;
 }

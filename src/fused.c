@@ -33,7 +33,8 @@ static cg_node *new_nary(cg_block *blk, int op, size_t nargs, size_t picks, int 
     }
     cg__close_if_over_budget(blk);
     n->op = (uint8_t)op;
-    n->flags = CG_F_ARRAY | cg__nargs_flags(CG_NARGS_ARRAY);
+    n->flags = CG_F_ARRAY;
+    n->nargs = CG_NARGS_ARRAY;
     n->in.array = array;
     return n;
 }
@@ -110,8 +111,8 @@ cg_ref cg_layer(cg_block *blk, const cg_ref *ws, const cg_ref *bs, const cg_ref 
         copy_args(args->at + 1, ws + j * n_in, n_in);
         copy_args(args->at + 1 + n_in, xs, n_in);
         dot->op = CG_DOT;
-        dot->flags = CG_F_ARRAY | cg__nargs_flags(CG_NARGS_ARRAY) |
-                     cg__leaf_args_flag(args->at, per_neuron);
+        dot->flags = CG_F_ARRAY | cg__leaf_args_flag(args->at, per_neuron);
+        dot->nargs = CG_NARGS_ARRAY;
         dot->in.array = args;
         cg__fused_forward(dot);
         cg__type_data(dot);
@@ -119,7 +120,7 @@ cg_ref cg_layer(cg_block *blk, const cg_ref *ws, const cg_ref *bs, const cg_ref 
         if (relu) {
             cg_node *act = dot + 1;
             act->op = CG_RELU;
-            act->flags = cg__nargs_flags(1);
+            act->nargs = 1;
             act->in.pair[0] = dot;
             cg__forward(act);
             out[j * stride + 1] = cg__ref(act);
@@ -177,8 +178,8 @@ cg_ref cg_softmax(cg_block *blk, const cg_ref *args, size_t n, int log, cg_ref *
     for (size_t i = 0; i < n; i++) {
         cg_node *pick = group + 1 + i;
         pick->op = CG_PICK;
-        pick->types = CG_T_DATA_FLOAT;
-        pick->flags = cg__nargs_flags(1);
+        pick->flags = CG_F_DATA_FLOAT;
+        pick->nargs = 1;
         pick->in.pair[0] = group;
         pick->x.index = i;
         out[i] = cg__ref(pick);
@@ -228,7 +229,7 @@ void cg_scatter_data(const cg_ref *nodes, size_t n, const double *xs)
 {
     for (size_t i = 0; i < n; i++) {
         cg__node(nodes[i])->data = xs[i];
-        cg__node(nodes[i])->types |= CG_T_DATA_FLOAT;
+        cg__node(nodes[i])->flags |= CG_F_DATA_FLOAT;
     }
 }
 
@@ -236,7 +237,7 @@ void cg_scatter_grad(const cg_ref *nodes, size_t n, const double *xs)
 {
     for (size_t i = 0; i < n; i++) {
         cg__node(nodes[i])->grad = xs[i];
-        cg__node(nodes[i])->types |= CG_T_GRAD_FLOAT;
+        cg__node(nodes[i])->flags |= CG_F_GRAD_FLOAT;
     }
 }
 
@@ -244,6 +245,6 @@ void cg_zero_grads(const cg_ref *nodes, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         cg__node(nodes[i])->grad = 0.0;
-        cg__node(nodes[i])->types &= (uint8_t)~CG_T_GRAD_FLOAT;
+        cg__node(nodes[i])->flags &= (uint8_t)~CG_F_GRAD_FLOAT;
     }
 }

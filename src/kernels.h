@@ -48,39 +48,39 @@ CG_OUT_OF_LINE void cg__fused_backward(cg_node *n)
     cg_node **a = cg__args(n);
     size_t k = cg__nargs(n);
     double g = n->grad;
-    uint8_t t = n->types & CG_T_GRAD_FLOAT; /* g's type: sums of ints stay ints */
+    uint8_t t = n->flags & CG_F_GRAD_FLOAT; /* g's type: sums of ints stay ints */
     switch (n->op) {
     case CG_SUM:
         for (size_t i = 0; i < k; i++) {
             a[i]->grad += g;
-            a[i]->types |= t;
+            a[i]->flags |= t;
         }
         break;
     case CG_MEAN: {
         double share = g / (double)k;
         for (size_t i = 0; i < k; i++) {
             a[i]->grad += share;
-            a[i]->types |= CG_T_GRAD_FLOAT;
+            a[i]->flags |= CG_F_GRAD_FLOAT;
         }
         break;
     }
     case CG_DOT: {
         size_t m = (k - 1) / 2;
         a[0]->grad += g;
-        a[0]->types |= t;
+        a[0]->flags |= t;
         for (size_t i = 0; i < m; i++) {
             cg_node *w = a[1 + i], *x = a[1 + m + i];
             w->grad += x->data * g;
             x->grad += w->data * g;
-            w->types |= cg__product_grad_type(t, x);
-            x->types |= cg__product_grad_type(t, w);
+            w->flags |= cg__product_grad_type(t, x);
+            x->flags |= cg__product_grad_type(t, w);
         }
         break;
     }
     case CG_LOGSUMEXP:
         for (size_t i = 0; i < k; i++) {
             a[i]->grad += exp(a[i]->data - n->data) * g;
-            a[i]->types |= CG_T_GRAD_FLOAT;
+            a[i]->flags |= CG_F_GRAD_FLOAT;
         }
         break;
     case CG_PICK:
@@ -93,7 +93,7 @@ CG_OUT_OF_LINE void cg__fused_backward(cg_node *n)
             dot += gout[i] * p[i];
         for (size_t i = 0; i < k; i++) {
             a[i]->grad += p[i] * (gout[i] - dot);
-            a[i]->types |= CG_T_GRAD_FLOAT;
+            a[i]->flags |= CG_F_GRAD_FLOAT;
             gout[i] = 0.0;
         }
         break;
@@ -105,7 +105,7 @@ CG_OUT_OF_LINE void cg__fused_backward(cg_node *n)
             total += gout[i];
         for (size_t i = 0; i < k; i++) {
             a[i]->grad += gout[i] - p[i] * total;
-            a[i]->types |= CG_T_GRAD_FLOAT;
+            a[i]->flags |= CG_F_GRAD_FLOAT;
             gout[i] = 0.0;
         }
         break;
@@ -115,7 +115,7 @@ CG_OUT_OF_LINE void cg__fused_backward(cg_node *n)
         size_t target = n->x.fused->target;
         for (size_t i = 0; i < k; i++) {
             a[i]->grad += (i == target ? s : 0.0) - p[i] * s;
-            a[i]->types |= CG_T_GRAD_FLOAT;
+            a[i]->flags |= CG_F_GRAD_FLOAT;
         }
         break;
     }
@@ -133,19 +133,19 @@ CG_ALWAYS_INLINE void cg__backward(cg_node *n)
 {
     cg_node *a = n->in.pair[0], *b = n->in.pair[1];
     double g = n->grad;
-    uint8_t t = n->types & CG_T_GRAD_FLOAT;
+    uint8_t t = n->flags & CG_F_GRAD_FLOAT;
     switch (n->op) {
     case CG_ADD:
         a->grad += g;
         b->grad += g;
-        a->types |= t;
-        b->types |= t;
+        a->flags |= t;
+        b->flags |= t;
         break;
     case CG_MUL:
         a->grad += b->data * g;
         b->grad += a->data * g;
-        a->types |= cg__product_grad_type(t, b);
-        b->types |= cg__product_grad_type(t, a);
+        a->flags |= cg__product_grad_type(t, b);
+        b->flags |= cg__product_grad_type(t, a);
         break;
     case CG_POW_CONST: {
         /* micrograd's (other * self.data**(other-1)) * out.grad, with IEEE's
@@ -158,49 +158,49 @@ CG_ALWAYS_INLINE void cg__backward(cg_node *n)
             a->grad += (p * pow(a->data, p - 1.0)) * g;
         /* micrograd's p * a**(p - 1) is an int for int a and int p >= 1 */
         if ((n->flags & CG_F_EXP_INT) && p >= 1.0)
-            a->types |= t | cg__float_grad_if_data_float(a);
+            a->flags |= t | cg__float_grad_if_data_float(a);
         else
-            a->types |= CG_T_GRAD_FLOAT;
+            a->flags |= CG_F_GRAD_FLOAT;
         break;
     }
     case CG_POW: /* as CG_POW_CONST for a, with b's data as p */
         if (b->data != 0.0 || a->data != 0.0) {
             a->grad += (b->data * pow(a->data, b->data - 1.0)) * g;
-            a->types |= CG_T_GRAD_FLOAT;
+            a->flags |= CG_F_GRAD_FLOAT;
         }
         /* d(a**b)/db = a**b * log(a); torch's convention: 0 where a == 0 and b >= 0 */
         if (!(a->data == 0.0 && b->data >= 0.0)) {
             b->grad += (n->data * log(a->data)) * g;
-            b->types |= CG_T_GRAD_FLOAT;
+            b->flags |= CG_F_GRAD_FLOAT;
         }
         break;
     case CG_EXP:
         a->grad += n->data * g;
-        a->types |= CG_T_GRAD_FLOAT;
+        a->flags |= CG_F_GRAD_FLOAT;
         break;
     case CG_LOG:
         a->grad += g / a->data;
-        a->types |= CG_T_GRAD_FLOAT;
+        a->flags |= CG_F_GRAD_FLOAT;
         break;
     case CG_TANH:
         a->grad += (1.0 - n->data * n->data) * g;
-        a->types |= CG_T_GRAD_FLOAT;
+        a->flags |= CG_F_GRAD_FLOAT;
         break;
     case CG_RELU: /* micrograd: (out.data > 0) * out.grad, a bool times g */
         a->grad += (double)(n->data > 0.0) * g;
-        a->types |= t;
+        a->flags |= t;
         break;
     case CG_SIN:
         a->grad += cos(a->data) * g;
-        a->types |= CG_T_GRAD_FLOAT;
+        a->flags |= CG_F_GRAD_FLOAT;
         break;
     case CG_COS:
         a->grad += -sin(a->data) * g;
-        a->types |= CG_T_GRAD_FLOAT;
+        a->flags |= CG_F_GRAD_FLOAT;
         break;
     case CG_SIGMOID:
         a->grad += (n->data * (1.0 - n->data)) * g;
-        a->types |= CG_T_GRAD_FLOAT;
+        a->flags |= CG_F_GRAD_FLOAT;
         break;
     case CG_LEAF:
     case CG_CUSTOM: /* leaves have nothing to do; custom nodes are Python's */

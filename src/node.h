@@ -37,60 +37,56 @@ struct cg_node {
     } in;
     union {
         double exponent;        /* CG_POW_CONST */
-        void *callback;         /* a Python backward (CG_F_PYTHON) of a node whose op uses
+        void *callback;         /* a Python backward (CG_N_PYTHON) of a node whose op uses
                                  * no other field here; else in its block's hooks */
         cg_fused *fused;        /* softmax groups, cross-entropy: shared state */
         size_t index;           /* CG_PICK: which output of its group */
     } x;
     uint32_t slot;              /* its place in its block, which cg__block_of finds from it */
     uint8_t op;                 /* enum cg_op */
-    uint8_t flags;              /* CG_F_* bits and the inline operand count: set by the maker,
-                                 * then only CG_F_PYTHON, under the engine lock */
+    uint8_t flags;              /* CG_F_* bits */
     uint8_t mark;               /* set only by a sweep, under the engine lock; never by a maker */
-    uint8_t types;              /* CG_T_* bits: written without a lock by setters (see below) */
+    uint8_t nargs;              /* CG_N_COUNT: operands inline (0 to 2), or CG_NARGS_ARRAY;
+                                 * and CG_N_PYTHON */
 };
 _Static_assert(sizeof(void *) != 8 || sizeof(cg_node) == 48, "a node is 48 bytes on 64-bit platforms");
+
+/* The nargs byte: the operand count, and whether the node's backward is
+ * Python's. The byte is nonzero exactly for the nodes a walk visits:
+ * interior nodes, and leaves given a Python backward (sweep.c). */
+enum {
+    CG_NARGS_ARRAY = 3,         /* the count of a node whose operands are a cg_args */
+    CG_N_COUNT = 3,             /* the bits of the count */
+    /* its backward is Python's: custom nodes, and nodes given one (sweep.c's
+     * cg_set_callback, under the engine lock); the sweep hands it back. Not
+     * in flags, which setters write without a lock (below): a setter's
+     * read-modify-write of that byte racing cg_set_callback could drop it,
+     * and the node's Python backward with it. */
+    CG_N_PYTHON = 4,
+};
 
 enum {
     CG_F_ARRAY = 1,             /* operands in in.array */
     CG_F_LEAF_ARGS = 2,         /* every operand is a leaf: ordering need not look at them */
     CG_F_EXP_INT = 4,           /* CG_POW_CONST: the exponent is a Python int */
-    CG_F_PYTHON = 8,            /* its backward is Python's: custom nodes, and nodes given one
-                                 * (sweep.c's cg_set_callback); the sweep hands it back */
-    /* the top two bits: operands inline (0 to 2), or CG_NARGS_ARRAY; nonzero for every
-     * interior node */
-    CG_F_NARGS_SHIFT = 6,
-    CG_F_NARGS = 3 << CG_F_NARGS_SHIFT,
+    /* Python's number types, as micrograd holds them: whether data and grad
+     * are floats (else ints). Creators and replay set the data's from the
+     * operands' (forward.h), kernels make an operand's grad a float once a
+     * float is added to it (kernels.h), and setters (cg_set_data,
+     * cg_zero_grads, ...) write them without a lock. Unlike the bits above,
+     * these change after creation; writes of them never change the others,
+     * which no one changes after creation. */
+    CG_F_DATA_FLOAT = 8,
+    CG_F_GRAD_FLOAT = 16,
 };
 
-enum { CG_NARGS_ARRAY = 3 }; /* the operand count in flags of a node whose operands are a cg_args */
+_Static_assert(CG_F_DATA_FLOAT << 1 == CG_F_GRAD_FLOAT, "a data bit shifted is the grad bit");
 
-/* flags for an operand count (0 to 2, or CG_NARGS_ARRAY) */
-static inline uint8_t cg__nargs_flags(unsigned nargs)
-{
-    return (uint8_t)(nargs << CG_F_NARGS_SHIFT);
-}
-
-/* Python's number types, as micrograd holds them: whether data and grad are
- * floats (else ints), in the node's types byte. Creators and replay set the
- * data's from the operands' (forward.h), kernels make an operand's grad a
- * float once a float is added to it (kernels.h), and the setters (cg_set_data,
- * cg_zero_grads, ...) write them without a lock. So they have a byte of their
- * own: a read-modify-write of them never rewrites flags, whose CG_F_PYTHON
- * cg_set_callback sets under the engine lock (sharing a byte, a setter racing
- * it could drop that bit, and the node's Python backward with it). */
-enum {
-    CG_T_DATA_FLOAT = 1,
-    CG_T_GRAD_FLOAT = 2,
-};
-
-_Static_assert(CG_T_DATA_FLOAT << 1 == CG_T_GRAD_FLOAT, "a data bit shifted is the grad bit");
-
-/* CG_T_GRAD_FLOAT if n's data is a float, else 0: what a kernel adds to a
+/* CG_F_GRAD_FLOAT if n's data is a float, else 0: what a kernel adds to a
  * grad when it multiplies by n's data. */
 static inline uint8_t cg__float_grad_if_data_float(const cg_node *n)
 {
-    return (uint8_t)((n->types & CG_T_DATA_FLOAT) << 1);
+    return (uint8_t)((n->flags & CG_F_DATA_FLOAT) << 1);
 }
 
 /* The grad type g * other.data adds to an operand, g's type being t: a
@@ -152,10 +148,10 @@ static inline cg_node **cg__args(cg_node *n)
     return (n->flags & CG_F_ARRAY) ? n->in.array->at : n->in.pair;
 }
 
-/* The operand count in n's flags: 0 to 2, or CG_NARGS_ARRAY. */
+/* The count in n's nargs byte: 0 to 2, or CG_NARGS_ARRAY. */
 static inline unsigned cg__nargs_inline(const cg_node *n)
 {
-    return n->flags >> CG_F_NARGS_SHIFT;
+    return n->nargs & CG_N_COUNT;
 }
 
 static inline size_t cg__nargs(const cg_node *n)
@@ -174,7 +170,7 @@ static inline cg_block *cg__block_of(cg_node *n)
 static inline uint8_t cg__leaf_args_flag(cg_node *const *args, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (args[i]->flags & CG_F_NARGS) /* nonzero for every interior node */
+        if (cg__nargs_inline(args[i])) /* nonzero for every interior node */
             return 0;
     return CG_F_LEAF_ARGS;
 }

@@ -6,19 +6,17 @@
 #include "forward.h"
 
 /* Fills in node n, just handed out (zeroed), as op(a, b) with the given
- * flags, and types its data (a leaf's type is in types); b is NULL for a
+ * flags, and types its data (a leaf's type is in flags); b is NULL for a
  * unary op, and both for a leaf. A CG_POW_CONST's exponent is set before.
  * Returns n. */
-static cg_node *fill(cg_node *n, int op, double data, cg_node *a, cg_node *b, uint8_t flags,
-                     uint8_t types)
+static cg_node *fill(cg_node *n, int op, double data, cg_node *a, cg_node *b, uint8_t flags)
 {
-    unsigned nargs = (a != NULL) + (b != NULL);
     n->data = data;
     n->op = (uint8_t)op;
     n->in.pair[0] = a;
     n->in.pair[1] = b;
-    n->flags = (uint8_t)(flags | cg__nargs_flags(nargs) | cg__leaf_args_flag(n->in.pair, nargs));
-    n->types = types;
+    n->nargs = (uint8_t)((a != NULL) + (b != NULL));
+    n->flags = (uint8_t)(flags | cg__leaf_args_flag(n->in.pair, n->nargs));
     cg__type_data(n);
     return n;
 }
@@ -26,13 +24,13 @@ static cg_node *fill(cg_node *n, int op, double data, cg_node *a, cg_node *b, ui
 static cg_ref new_node(cg_block *blk, int op, double data, cg_node *a, cg_node *b)
 {
     cg_node *n = cg__alloc_nodes(blk, 1);
-    return n ? cg__ref(fill(n, op, data, a, b, 0, 0)) : CG_FULL;
+    return n ? cg__ref(fill(n, op, data, a, b, 0)) : CG_FULL;
 }
 
-/* The types of a leaf holding a Python int (c_is_int) or float. */
-static uint8_t leaf_types(int c_is_int)
+/* The flags of a leaf holding a Python int (c_is_int) or float. */
+static uint8_t leaf_flags(int c_is_int)
 {
-    return c_is_int ? 0 : CG_T_DATA_FLOAT;
+    return c_is_int ? 0 : CG_F_DATA_FLOAT;
 }
 
 /* A constant leaf holding c and, right after it in the same block, the node
@@ -43,21 +41,21 @@ static cg_ref new_node_with_const(cg_block *blk, int op, double data, cg_node *a
     cg_node *n = cg__alloc_nodes(blk, 2);
     if (!n)
         return CG_FULL;
-    fill(&n[0], CG_LEAF, c, NULL, NULL, 0, leaf_types(c_is_int));
-    return cg__ref(fill(&n[1], op, data, a, &n[0], 0, 0));
+    fill(&n[0], CG_LEAF, c, NULL, NULL, leaf_flags(c_is_int));
+    return cg__ref(fill(&n[1], op, data, a, &n[0], 0));
 }
 
 /* n, just handed out, as a ** p. */
 static cg_node *fill_pow(cg_node *n, double data, cg_node *a, double p, int p_is_int)
 {
     n->x.exponent = p;
-    return fill(n, CG_POW_CONST, data, a, NULL, p_is_int ? CG_F_EXP_INT : 0, 0);
+    return fill(n, CG_POW_CONST, data, a, NULL, p_is_int ? CG_F_EXP_INT : 0);
 }
 
 cg_ref cg_leaf(cg_block *blk, double x)
 {
     cg_node *n = cg__alloc_nodes(blk, 1);
-    return n ? cg__ref(fill(n, CG_LEAF, x, NULL, NULL, 0, CG_T_DATA_FLOAT)) : CG_FULL;
+    return n ? cg__ref(fill(n, CG_LEAF, x, NULL, NULL, CG_F_DATA_FLOAT)) : CG_FULL;
 }
 
 int cg_leaves(cg_block *blk, const double *xs, size_t n, cg_ref *out)
@@ -67,7 +65,7 @@ int cg_leaves(cg_block *blk, const double *xs, size_t n, cg_ref *out)
         return CG_FULL;
     for (size_t i = 0; i < n; i++) {
         nodes[i].data = xs[i];
-        nodes[i].types = CG_T_DATA_FLOAT;
+        nodes[i].flags = CG_F_DATA_FLOAT;
         out[i] = cg__ref(&nodes[i]);
     }
     return CG_OK;
@@ -132,7 +130,7 @@ cg_ref cg_div(cg_block *blk, cg_ref a, cg_ref b)
     if (!n)
         return CG_FULL;
     fill_pow(&n[0], inv, nb, -1.0, 1); /* micrograd's other**-1: an int exponent */
-    return cg__ref(fill(&n[1], CG_MUL, na->data * inv, na, &n[0], 0, 0));
+    return cg__ref(fill(&n[1], CG_MUL, na->data * inv, na, &n[0], 0));
 }
 
 cg_ref cg_unary(cg_block *blk, int op, cg_ref a)
@@ -161,8 +159,8 @@ cg_ref cg_custom(cg_block *blk, double data, const cg_ref *args, size_t n)
     cg__close_if_over_budget(blk);
     node->data = data;
     node->op = CG_CUSTOM;
-    node->types = CG_T_DATA_FLOAT; /* an int's maker says so (cg_set_int_data) */
-    node->flags = cg__nargs_flags(array ? CG_NARGS_ARRAY : (unsigned)n);
+    node->flags = CG_F_DATA_FLOAT; /* an int's maker says so (cg_set_int_data) */
+    node->nargs = array ? CG_NARGS_ARRAY : (uint8_t)n;
     if (array) {
         node->flags |= CG_F_ARRAY;
         node->in.array = array;
@@ -172,7 +170,7 @@ cg_ref cg_custom(cg_block *blk, double data, const cg_ref *args, size_t n)
         dst[i] = cg__node(args[i]);
     node->flags |= cg__leaf_args_flag(dst, n);
     cg__count_python_backward(n == 0); /* with none, visited as a leaf with one is (sweep.c) */
-    node->flags |= CG_F_PYTHON;
+    node->nargs |= CG_N_PYTHON;
     return cg__ref(node);
 }
 
@@ -182,13 +180,13 @@ double cg_grad(cg_ref node) { return cg__node(node)->grad; }
 double cg_float_data(cg_ref node)
 {
     cg_node *n = cg__node(node);
-    return (n->types & CG_T_DATA_FLOAT) ? n->data : 0.0;
+    return (n->flags & CG_F_DATA_FLOAT) ? n->data : 0.0;
 }
 
 double cg_float_grad(cg_ref node)
 {
     cg_node *n = cg__node(node);
-    return (n->types & CG_T_GRAD_FLOAT) ? n->grad : 0.0;
+    return (n->flags & CG_F_GRAD_FLOAT) ? n->grad : 0.0;
 }
 
 /* x as an int64, if it is an int (not is_float) that int64 holds exactly. */
@@ -200,41 +198,41 @@ static int64_t as_int64(double x, int is_float)
 int64_t cg_int_data(cg_ref node)
 {
     cg_node *n = cg__node(node);
-    return as_int64(n->data, n->types & CG_T_DATA_FLOAT);
+    return as_int64(n->data, n->flags & CG_F_DATA_FLOAT);
 }
 
 int64_t cg_int_grad(cg_ref node)
 {
     cg_node *n = cg__node(node);
-    return as_int64(n->grad, n->types & CG_T_GRAD_FLOAT);
+    return as_int64(n->grad, n->flags & CG_F_GRAD_FLOAT);
 }
 
 void cg_set_data(cg_ref node, double x)
 {
     cg_node *n = cg__node(node);
     n->data = x;
-    n->types |= CG_T_DATA_FLOAT;
+    n->flags |= CG_F_DATA_FLOAT;
 }
 
 void cg_set_grad(cg_ref node, double g)
 {
     cg_node *n = cg__node(node);
     n->grad = g;
-    n->types |= CG_T_GRAD_FLOAT;
+    n->flags |= CG_F_GRAD_FLOAT;
 }
 
 void cg_set_int_data(cg_ref node, double x)
 {
     cg_node *n = cg__node(node);
     n->data = x;
-    n->types &= (uint8_t)~CG_T_DATA_FLOAT;
+    n->flags &= (uint8_t)~CG_F_DATA_FLOAT;
 }
 
 void cg_set_int_grad(cg_ref node, double g)
 {
     cg_node *n = cg__node(node);
     n->grad = g;
-    n->types &= (uint8_t)~CG_T_GRAD_FLOAT;
+    n->flags &= (uint8_t)~CG_F_GRAD_FLOAT;
 }
 int cg_reset_leaf(cg_ref node, double x)
 {
@@ -247,8 +245,8 @@ int cg_reset_leaf(cg_ref node, double x)
     n->data = x;
     n->grad = 0.0;
     n->op = CG_LEAF;
-    n->flags = 0; /* no operands */
-    n->types = CG_T_DATA_FLOAT;
+    n->nargs = 0;
+    n->flags = CG_F_DATA_FLOAT;
     cg__unlock();
     return CG_OK;
 }

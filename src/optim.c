@@ -17,7 +17,7 @@ void cg_sgd_step(const cg_ref *params, size_t n, double lr, double momentum,
             d = buf[i];
         }
         p->data += -lr * d;
-        p->types |= CG_T_DATA_FLOAT; /* p.data -= lr * p.grad gives a float */
+        p->flags |= CG_F_DATA_FLOAT; /* p.data -= lr * p.grad gives a float */
     }
 }
 
@@ -38,6 +38,6 @@ void cg_adam_step(const cg_ref *params, size_t n, double lr, double beta1, doubl
         v[i] = v[i] * beta2 + (1.0 - beta2) * (g * g);
         double denom = sqrt(v[i]) / bias_correction2_sqrt + eps;
         p->data += -step_size * (m[i] / denom);
-        p->types |= CG_T_DATA_FLOAT;
+        p->flags |= CG_F_DATA_FLOAT;
     }
 }

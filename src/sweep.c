@@ -81,11 +81,11 @@ enum { WALK_AHEAD = 64 };
  * which the hardware follows. */
 enum { ARRAY_PREFETCH_LINES = 5 };
 
-/* Whether the walk visits a: interior nodes, and, once hooked (some leaf
- * has one), leaves whose backward is Python's. */
-static inline int visited(const cg_node *a, int hooked)
+/* Whether the walk visits a: interior nodes, and leaves whose backward is
+ * Python's (node.h: the nodes whose nargs byte is nonzero). */
+static inline int visited(const cg_node *a)
 {
-    return (a->flags & CG_F_NARGS) || (hooked && (a->flags & CG_F_PYTHON));
+    return a->nargs != 0;
 }
 
 size_t cg__backward_epoch;
@@ -101,10 +101,9 @@ size_t cg__backward_epoch;
  * are prefetched by WALK_AHEAD); of an n-ary one, its operand array
  * (ARRAY_PREFETCH_LINES). A prefetch never faults, so the null second operand
  * of a unary node, or lines past a short array's end, are harmless. */
-static inline void mark(cg_node *a, uintptr_t start, uintptr_t span, size_t *pending, size_t *here,
-                        int hooked)
+static inline void mark(cg_node *a, uintptr_t start, uintptr_t span, size_t *pending, size_t *here)
 {
-    if (visited(a, hooked) && !a->mark) {
+    if (visited(a) && !a->mark) {
         a->mark = 1;
         if (a->flags & CG_F_ARRAY) {
             const char *array = (const char *)a->in.array;
@@ -124,19 +123,21 @@ static inline void mark(cg_node *a, uintptr_t start, uintptr_t span, size_t *pen
 
 /* Marks the operands of n, which lies in the block whose first node is
  * first. Inline operands get no loop: they are most nodes' operands, and the
- * walk's cost is in what it does per node. */
-static inline void mark_operands(cg_node *n, cg_node *first, size_t *pending, size_t *here, int hooked)
+ * walk's cost is in what it does per node. Always inlined: GCC's heuristics
+ * made it a call after small changes to the walk (a third more instructions
+ * per node). */
+CG_ALWAYS_INLINE void mark_operands(cg_node *n, cg_node *first, size_t *pending, size_t *here)
 {
     uintptr_t start = (uintptr_t)first, span = (uintptr_t)n - start;
     if (!(n->flags & CG_F_ARRAY)) {
-        mark(n->in.pair[0], start, span, pending, here, hooked);
+        mark(n->in.pair[0], start, span, pending, here);
         if (cg__nargs_inline(n) == 2)
-            mark(n->in.pair[1], start, span, pending, here, hooked);
+            mark(n->in.pair[1], start, span, pending, here);
         return;
     }
     cg_args *args = n->in.array;
     for (size_t i = 0, k = args->count; i < k; i++)
-        mark(args->at[i], start, span, pending, here, hooked);
+        mark(args->at[i], start, span, pending, here);
 }
 
 /* The walk, engine lock held. With run set, runs the kernel of each reachable
@@ -158,7 +159,7 @@ CG_ALWAYS_INLINE int walk_back(cg_node *root, int run, cg_sweep *sw, const int h
     size_t pending = 1, here = 1; /* marked nodes not reached yet: in all, in blk */
     cg_block *blk = cg__block_of(root);
     cg_node *n = root, *first = blk->nodes;
-    if (!visited(root, 1)) /* (a root with a Python backward is visited, whatever hooked says) */
+    if (!visited(root))
         return CG_OK;
     root->mark = 1;
     for (;;) {
@@ -168,9 +169,9 @@ CG_ALWAYS_INLINE int walk_back(cg_node *root, int run, cg_sweep *sw, const int h
             if (n - first >= WALK_AHEAD)
                 PREFETCH_FOR_WRITE(n - WALK_AHEAD);
             n->mark = 0;
-            if (hooked ? (n->flags & CG_F_NARGS) != 0 : !(n->flags & CG_F_LEAF_ARGS))
-                mark_operands(n, first, &pending, &here, hooked);
-            if (run && !(n->flags & CG_F_PYTHON)) {
+            if (hooked ? cg__nargs_inline(n) != 0 : !(n->flags & CG_F_LEAF_ARGS))
+                mark_operands(n, first, &pending, &here);
+            if (run && !(n->nargs & CG_N_PYTHON)) {
                 cg__backward(n);
             } else {
                 run = 0; /* from here the caller runs the kernels */
@@ -214,7 +215,7 @@ static cg_sweep *walk(cg_ref root, int run, int pure, int *status)
     if (run) { /* micrograd's self.grad = 1: an int */
         cg__backward_epoch++; /* a new backward: softmax groups start it empty (kernels.h) */
         cg__node(root)->grad = 1.0;
-        cg__node(root)->types &= (uint8_t)~CG_T_GRAD_FLOAT;
+        cg__node(root)->flags &= (uint8_t)~CG_F_GRAD_FLOAT;
     }
     /* two copies of the walk: the one for processes where no leaf has a
      * Python backward (nearly all) does not look for one */
@@ -326,7 +327,7 @@ static cg_hook *add_hook(cg_node *n)
     return h;
 }
 
-/* The Python backward of n (CG_F_PYTHON; engine lock held), or NULL. */
+/* The Python backward of n (CG_N_PYTHON; engine lock held), or NULL. */
 static void *callback_of(cg_node *n)
 {
     if (!x_taken(n))
@@ -349,9 +350,9 @@ int cg_set_callback(cg_ref node, void *callback)
     } else {
         n->x.callback = callback;
     }
-    if (!(n->flags & CG_F_PYTHON))
-        cg__count_python_backward(!(n->flags & CG_F_NARGS));
-    n->flags |= CG_F_PYTHON;
+    if (!(n->nargs & CG_N_PYTHON))
+        cg__count_python_backward(!cg__nargs_inline(n));
+    n->nargs |= CG_N_PYTHON;
     cg__unlock();
     return CG_OK;
 }
@@ -364,7 +365,7 @@ int cg_sweep_backward(const cg_sweep *sw, size_t *cursor, void **callback)
         cg__backward_epoch++;
     while (*cursor < sw->size) {
         cg_node *n = sw->order[(*cursor)++];
-        if (!(n->flags & CG_F_PYTHON)) {
+        if (!(n->nargs & CG_N_PYTHON)) {
             cg__backward(n);
         } else if ((*callback = callback_of(n)) != NULL) {
             status = CG_CALLBACK;
@@ -390,7 +391,7 @@ int cg_sweep_replay(const cg_sweep *sw)
         if (n->op == CG_LEAF) /* a leaf with a Python backward: its grad is the user's */
             continue;
         n->grad = 0.0; /* as a rebuilt node's: the int 0 */
-        n->types &= (uint8_t)~CG_T_GRAD_FLOAT;
+        n->flags &= (uint8_t)~CG_F_GRAD_FLOAT;
     }
     cg__unlock();
     return status;
