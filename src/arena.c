@@ -112,6 +112,7 @@ void cg_block_free(cg_block *blk)
     if (blk->prev)
         blk->prev->next = blk->next;
     cg__unlock();
+    free(blk->hooks);
     cg_extra *e = atomic_load(&blk->extras);
     while (e) {
         cg_extra *next = e->next;

@@ -95,7 +95,9 @@ cg_block *cg_block_new(size_t nodes);
 /* Frees the block, its nodes and everything they allocated. NULL is a no-op. */
 void cg_block_free(cg_block *blk);
 
-/* Bytes of memory held by the block (header, nodes and side allocations). */
+/* Bytes of memory held by the block (header, nodes and side allocations;
+ * not its table of Python backwards, which cg_set_callback may replace
+ * meanwhile). */
 size_t cg_block_bytes(const cg_block *blk);
 
 /* ---- creating nodes (ops.c) -------------------------------------------- */
@@ -265,7 +267,10 @@ int cg_node_backward(cg_ref node);
  * done. If the sweep meets a node with a Python backward, it stops
  * there and returns CG_CALLBACK with *rest set to the nodes left, that node
  * first: the caller finishes with cg_sweep_backward and frees *rest.
- * CG_NOMEM if that order cannot be allocated (some grads are then updated). */
+ * CG_NOMEM if that order cannot be allocated (some grads are then updated).
+ * A sweep the caller abandons (stops calling cg_sweep_backward on: its Python
+ * backward raised) leaves no state that a later one uses: each backward
+ * starts the softmax groups it reaches with nothing pushed into them. */
 int cg_backward(cg_ref root, cg_sweep **rest);
 
 /* cg_backward when no node in the process has ever been given a Python
@@ -286,7 +291,8 @@ int cg_sweep_begin(cg_ref root, cg_sweep **out);
 
 /* Runs the backward kernels of the sweep's nodes in order, under the engine
  * lock (released at each callback). *cursor counts
- * the nodes already run and belongs to the caller (0 at first). Returns CG_OK
+ * the nodes already run and belongs to the caller (0 at first; a kept
+ * sweep's pass from 0 starts its softmax groups clean, as cg_backward does). Returns CG_OK
  * when done, or CG_CALLBACK when the next node has a Python backward: then
  * *callback is its pointer, and the caller runs it and calls
  * again with the same cursor to go on. */

@@ -149,6 +149,7 @@ static cg_fused *new_fused(cg_block *blk, size_t n, int with_gout)
     if (!f)
         return NULL;
     f->target = 0;
+    f->epoch = 0;
     f->probs = (double *)(f + 1);
     f->gout = NULL;
     if (with_gout) {

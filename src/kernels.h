@@ -12,6 +12,7 @@
 #define CGRAD_KERNELS_H
 
 #include <math.h>
+#include <string.h>
 
 #include "node.h"
 
@@ -22,6 +23,21 @@
 #define CG_ALWAYS_INLINE static inline
 #define CG_OUT_OF_LINE static
 #endif
+
+/* The buffer of softmax group n (engine lock held), where its outputs'
+ * kernels push their grads for its own kernel to use and clear. Emptied
+ * first if what it holds was pushed in an earlier backward: one abandoned
+ * between an output's kernel and the group's (a Python backward raised
+ * there) must leave nothing that a later one adds to the operands' grads. */
+static inline double *cg__gout(cg_node *n)
+{
+    cg_fused *f = n->x.fused;
+    if (f->epoch != cg__backward_epoch) {
+        memset(f->gout, 0, n->in.array->count * sizeof(double));
+        f->epoch = cg__backward_epoch;
+    }
+    return f->gout;
+}
 
 /* The backward kernel of a fused node (the n-ary ops of fused.c). Out of
  * line, as when it lived in fused.c: inlined, its loops would grow the
@@ -68,10 +84,10 @@ CG_OUT_OF_LINE void cg__fused_backward(cg_node *n)
         }
         break;
     case CG_PICK:
-        a[0]->x.fused->gout[n->x.index] += g;
+        cg__gout(a[0])[n->x.index] += g;
         break;
     case CG_SOFTMAX: { /* torch's form: p_i * (g_i - sum_j g_j p_j) */
-        double *p = n->x.fused->probs, *gout = n->x.fused->gout;
+        double *p = n->x.fused->probs, *gout = cg__gout(n);
         double dot = 0.0;
         for (size_t i = 0; i < k; i++)
             dot += gout[i] * p[i];
@@ -83,7 +99,7 @@ CG_OUT_OF_LINE void cg__fused_backward(cg_node *n)
         break;
     }
     case CG_LOG_SOFTMAX: { /* torch's form: g_i - exp(out_i) * sum_j g_j */
-        double *p = n->x.fused->probs, *gout = n->x.fused->gout;
+        double *p = n->x.fused->probs, *gout = cg__gout(n);
         double total = 0.0;
         for (size_t i = 0; i < k; i++)
             total += gout[i];
@@ -132,8 +148,13 @@ CG_ALWAYS_INLINE void cg__backward(cg_node *n)
         b->flags |= cg__product_grad_type(t, a);
         break;
     case CG_POW_CONST: {
+        /* micrograd's (other * self.data**(other-1)) * out.grad, with IEEE's
+         * inf or nan where Python's float ** raises (0.0 ** -1: inf), so that
+         * nan ** 0 gives its nan (0 * nan ** -1) and inf ** 0 its 0; but a ** 0
+         * at a == 0, where micrograd raises, is constant (torch's rule), not
+         * 0 * inf = nan */
         double p = n->x.exponent;
-        if (p != 0.0) /* a ** 0 is constant; torch's rule, where 0 * pow(0, -1) would be nan */
+        if (p != 0.0 || a->data != 0.0)
             a->grad += (p * pow(a->data, p - 1.0)) * g;
         /* micrograd's p * a**(p - 1) is an int for int a and int p >= 1 */
         if ((n->flags & CG_F_EXP_INT) && p >= 1.0)
@@ -142,8 +163,8 @@ CG_ALWAYS_INLINE void cg__backward(cg_node *n)
             a->flags |= CG_F_GRAD_FLOAT;
         break;
     }
-    case CG_POW:
-        if (b->data != 0.0) {
+    case CG_POW: /* as CG_POW_CONST for a, with b's data as p */
+        if (b->data != 0.0 || a->data != 0.0) {
             a->grad += (b->data * pow(a->data, b->data - 1.0)) * g;
             a->flags |= CG_F_GRAD_FLOAT;
         }

@@ -16,6 +16,7 @@ typedef struct {
     size_t target;              /* CG_CROSS_ENTROPY */
     double *probs;              /* softmax of the operands, from the forward */
     double *gout;               /* grads pushed by CG_PICK outputs, summed by the group */
+    size_t epoch;               /* the backward whose pushes gout holds (kernels.h's cg__gout) */
 } cg_fused;
 
 /* The operands of a node with more than two (custom and fused ops), in its
@@ -36,7 +37,7 @@ struct cg_node {
     } in;
     union {
         double exponent;        /* CG_POW_CONST */
-        void *callback;         /* a Python backward (CG_F_PYTHON) of a node whose op uses
+        void *callback;         /* a Python backward (CG_N_PYTHON) of a node whose op uses
                                  * no other field here; else in its block's hooks */
         cg_fused *fused;        /* softmax groups, cross-entropy: shared state */
         size_t index;           /* CG_PICK: which output of its group */
@@ -45,23 +46,36 @@ struct cg_node {
     uint8_t op;                 /* enum cg_op */
     uint8_t flags;              /* CG_F_* bits */
     uint8_t mark;               /* set only by a sweep, under the engine lock; never by a maker */
-    uint8_t nargs;              /* operands inline (0 to 2), or CG_NARGS_ARRAY */
+    uint8_t nargs;              /* CG_N_COUNT: operands inline (0 to 2), or CG_NARGS_ARRAY;
+                                 * and CG_N_PYTHON */
 };
 _Static_assert(sizeof(void *) != 8 || sizeof(cg_node) == 48, "a node is 48 bytes on 64-bit platforms");
 
-enum { CG_NARGS_ARRAY = 3 }; /* nargs of a node whose operands are a cg_args */
+/* The nargs byte: the operand count, and whether the node's backward is
+ * Python's. The byte is nonzero exactly for the nodes a walk visits:
+ * interior nodes, and leaves given a Python backward (sweep.c). */
+enum {
+    CG_NARGS_ARRAY = 3,         /* the count of a node whose operands are a cg_args */
+    CG_N_COUNT = 3,             /* the bits of the count */
+    /* its backward is Python's: custom nodes, and nodes given one (sweep.c's
+     * cg_set_callback, under the engine lock); the sweep hands it back. Not
+     * in flags, which setters write without a lock (below): a setter's
+     * read-modify-write of that byte racing cg_set_callback could drop it,
+     * and the node's Python backward with it. */
+    CG_N_PYTHON = 4,
+};
 
 enum {
     CG_F_ARRAY = 1,             /* operands in in.array */
     CG_F_LEAF_ARGS = 2,         /* every operand is a leaf: ordering need not look at them */
     CG_F_EXP_INT = 4,           /* CG_POW_CONST: the exponent is a Python int */
-    CG_F_PYTHON = 32,           /* its backward is Python's: custom nodes, and nodes given one
-                                 * (sweep.c's cg_set_callback); the sweep hands it back */
     /* Python's number types, as micrograd holds them: whether data and grad
      * are floats (else ints). Creators and replay set the data's from the
      * operands' (forward.h), kernels make an operand's grad a float once a
-     * float is added to it (kernels.h). Unlike the bits above, these change
-     * after creation; writes of them never change the others. */
+     * float is added to it (kernels.h), and setters (cg_set_data,
+     * cg_zero_grads, ...) write them without a lock. Unlike the bits above,
+     * these change after creation; writes of them never change the others,
+     * which no one changes after creation. */
     CG_F_DATA_FLOAT = 8,
     CG_F_GRAD_FLOAT = 16,
 };
@@ -83,13 +97,23 @@ static inline uint8_t cg__product_grad_type(uint8_t t, const cg_node *other)
     return t ? t : cg__float_grad_if_data_float(other);
 }
 
-/* The Python backward of a node whose x is taken (a power's exponent, a
- * fused node's state, a pick's index), in its block's list of them. */
-typedef struct cg_hook {
-    struct cg_hook *next;
-    cg_node *node;
+/* The Python backwards of a block's nodes whose x is taken (a power's
+ * exponent, a fused node's state, a pick's index): an open-addressing hash
+ * table keyed by slot, with linear probing (sweep.c), so that finding one
+ * costs the same however many a block has (every output of a big softmax
+ * may have one). Entries are never removed (a detached hook is a NULL
+ * callback). Malloc'd, freed with its block; read and written under the
+ * engine lock. */
+typedef struct {
+    uint32_t key;               /* the node's slot + 1; 0: an empty entry */
     void *callback;
 } cg_hook;
+
+typedef struct {
+    size_t count;               /* entries in use */
+    unsigned bits;              /* the table has 2**bits entries */
+    cg_hook at[];
+} cg_hooks;
 
 /* A chunk of side allocations (operand arrays, fused-op state), handed out
  * by bumping used; freed with its block (arena.c). */
@@ -107,7 +131,7 @@ struct cg_block {
     size_t marked;              /* marked nodes in it, during a sweep (engine lock); else 0 */
     _Atomic(cg_extra *) extras; /* lock-free stack of side-allocation chunks, newest first */
     atomic_size_t extra_bytes;  /* bytes of side allocations asked for */
-    cg_hook *hooks;             /* Python backwards of nodes whose x is taken (engine lock) */
+    cg_hooks *hooks;            /* Python backwards of nodes whose x is taken, or NULL (engine lock) */
     size_t extra_budget;        /* extras it takes before it refuses (CG_FULL): its nodes' bytes */
     cg_block *prev, *next;      /* the list of live blocks, oldest first (engine lock) */
     cg_node nodes[];            /* zeroed at creation; unused ones stay zero */
@@ -124,9 +148,15 @@ static inline cg_node **cg__args(cg_node *n)
     return (n->flags & CG_F_ARRAY) ? n->in.array->at : n->in.pair;
 }
 
+/* The count in n's nargs byte: 0 to 2, or CG_NARGS_ARRAY. */
+static inline unsigned cg__nargs_inline(const cg_node *n)
+{
+    return n->nargs & CG_N_COUNT;
+}
+
 static inline size_t cg__nargs(const cg_node *n)
 {
-    return (n->flags & CG_F_ARRAY) ? n->in.array->count : n->nargs;
+    return (n->flags & CG_F_ARRAY) ? n->in.array->count : cg__nargs_inline(n);
 }
 
 /* The block n lives in: nodes are handed out once and never move, so a node
@@ -140,10 +170,14 @@ static inline cg_block *cg__block_of(cg_node *n)
 static inline uint8_t cg__leaf_args_flag(cg_node *const *args, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (args[i]->nargs) /* nonzero for every interior node */
+        if (cg__nargs_inline(args[i])) /* nonzero for every interior node */
             return 0;
     return CG_F_LEAF_ARGS;
 }
+
+/* Counts backwards (sweep.c), under the engine lock: a walk that runs
+ * kernels, or a kept sweep's pass from the start, begins a new one. */
+extern size_t cg__backward_epoch;
 
 /* The engine lock (lock.c): held to change the block list, by every sweep's
  * walk, and around every run of kernels (backward and replay), so that

@@ -170,7 +170,7 @@ cg_ref cg_custom(cg_block *blk, double data, const cg_ref *args, size_t n)
         dst[i] = cg__node(args[i]);
     node->flags |= cg__leaf_args_flag(dst, n);
     cg__count_python_backward(n == 0); /* with none, visited as a leaf with one is (sweep.c) */
-    node->flags |= CG_F_PYTHON;
+    node->nargs |= CG_N_PYTHON;
     return cg__ref(node);
 }
 

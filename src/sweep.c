@@ -32,6 +32,7 @@
 struct cg_sweep {
     cg_node **order; /* interior nodes, newest first */
     size_t size;
+    int kept;        /* made by cg_sweep_begin: each pass runs the whole order */
 };
 
 /* Appends n to sw->order, growing it as needed. */
@@ -80,12 +81,14 @@ enum { WALK_AHEAD = 64 };
  * which the hardware follows. */
 enum { ARRAY_PREFETCH_LINES = 5 };
 
-/* Whether the walk visits a: interior nodes, and, once hooked (some leaf
- * has one), leaves whose backward is Python's. */
-static inline int visited(const cg_node *a, int hooked)
+/* Whether the walk visits a: interior nodes, and leaves whose backward is
+ * Python's (node.h: the nodes whose nargs byte is nonzero). */
+static inline int visited(const cg_node *a)
 {
-    return a->nargs || (hooked && (a->flags & CG_F_PYTHON));
+    return a->nargs != 0;
 }
+
+size_t cg__backward_epoch;
 
 /* Marks operand a of the node the walk is at, if it is visited and not
  * marked yet, adding it to *pending: to *here, the walk's count for its
@@ -98,10 +101,9 @@ static inline int visited(const cg_node *a, int hooked)
  * are prefetched by WALK_AHEAD); of an n-ary one, its operand array
  * (ARRAY_PREFETCH_LINES). A prefetch never faults, so the null second operand
  * of a unary node, or lines past a short array's end, are harmless. */
-static inline void mark(cg_node *a, uintptr_t start, uintptr_t span, size_t *pending, size_t *here,
-                        int hooked)
+static inline void mark(cg_node *a, uintptr_t start, uintptr_t span, size_t *pending, size_t *here)
 {
-    if (visited(a, hooked) && !a->mark) {
+    if (visited(a) && !a->mark) {
         a->mark = 1;
         if (a->flags & CG_F_ARRAY) {
             const char *array = (const char *)a->in.array;
@@ -121,19 +123,21 @@ static inline void mark(cg_node *a, uintptr_t start, uintptr_t span, size_t *pen
 
 /* Marks the operands of n, which lies in the block whose first node is
  * first. Inline operands get no loop: they are most nodes' operands, and the
- * walk's cost is in what it does per node. */
-static inline void mark_operands(cg_node *n, cg_node *first, size_t *pending, size_t *here, int hooked)
+ * walk's cost is in what it does per node. Always inlined: GCC's heuristics
+ * made it a call after small changes to the walk (a third more instructions
+ * per node). */
+CG_ALWAYS_INLINE void mark_operands(cg_node *n, cg_node *first, size_t *pending, size_t *here)
 {
     uintptr_t start = (uintptr_t)first, span = (uintptr_t)n - start;
     if (!(n->flags & CG_F_ARRAY)) {
-        mark(n->in.pair[0], start, span, pending, here, hooked);
-        if (n->nargs == 2)
-            mark(n->in.pair[1], start, span, pending, here, hooked);
+        mark(n->in.pair[0], start, span, pending, here);
+        if (cg__nargs_inline(n) == 2)
+            mark(n->in.pair[1], start, span, pending, here);
         return;
     }
     cg_args *args = n->in.array;
     for (size_t i = 0, k = args->count; i < k; i++)
-        mark(args->at[i], start, span, pending, here, hooked);
+        mark(args->at[i], start, span, pending, here);
 }
 
 /* The walk, engine lock held. With run set, runs the kernel of each reachable
@@ -155,7 +159,7 @@ CG_ALWAYS_INLINE int walk_back(cg_node *root, int run, cg_sweep *sw, const int h
     size_t pending = 1, here = 1; /* marked nodes not reached yet: in all, in blk */
     cg_block *blk = cg__block_of(root);
     cg_node *n = root, *first = blk->nodes;
-    if (!visited(root, 1)) /* (a root with a Python backward is visited, whatever hooked says) */
+    if (!visited(root))
         return CG_OK;
     root->mark = 1;
     for (;;) {
@@ -165,9 +169,9 @@ CG_ALWAYS_INLINE int walk_back(cg_node *root, int run, cg_sweep *sw, const int h
             if (n - first >= WALK_AHEAD)
                 PREFETCH_FOR_WRITE(n - WALK_AHEAD);
             n->mark = 0;
-            if (hooked ? n->nargs != 0 : !(n->flags & CG_F_LEAF_ARGS))
-                mark_operands(n, first, &pending, &here, hooked);
-            if (run && !(n->flags & CG_F_PYTHON)) {
+            if (hooked ? cg__nargs_inline(n) != 0 : !(n->flags & CG_F_LEAF_ARGS))
+                mark_operands(n, first, &pending, &here);
+            if (run && !(n->nargs & CG_N_PYTHON)) {
                 cg__backward(n);
             } else {
                 run = 0; /* from here the caller runs the kernels */
@@ -209,6 +213,7 @@ static cg_sweep *walk(cg_ref root, int run, int pure, int *status)
         return NULL;
     }
     if (run) { /* micrograd's self.grad = 1: an int */
+        cg__backward_epoch++; /* a new backward: softmax groups start it empty (kernels.h) */
         cg__node(root)->grad = 1.0;
         cg__node(root)->flags &= (uint8_t)~CG_F_GRAD_FLOAT;
     }
@@ -244,6 +249,8 @@ int cg_sweep_begin(cg_ref root, cg_sweep **out)
 {
     int status;
     *out = walk(root, 0, 0, &status);
+    if (*out)
+        (*out)->kept = 1;
     return status;
 }
 
@@ -263,16 +270,64 @@ static int x_taken(const cg_node *n)
     }
 }
 
+/* Where the entry for slot is, or would be, in a table of 2**bits entries:
+ * from its home (Fibonacci hashing: the top bits of slot times 2**64 / phi,
+ * which spreads strided slots, such as every other node's, over the table)
+ * to the first entry that holds it or is empty. */
+static cg_hook *probe(cg_hook *at, unsigned bits, uint32_t slot)
+{
+    size_t mask = ((size_t)1 << bits) - 1;
+    size_t i = (size_t)(((uint64_t)slot * UINT64_C(0x9E3779B97F4A7C15)) >> (64 - bits));
+    while (at[i].key != 0 && at[i].key != slot + 1)
+        i = (i + 1) & mask;
+    return &at[i];
+}
+
 /* n's hook in its block (engine lock held), or NULL. */
 static cg_hook *find_hook(cg_node *n)
 {
-    for (cg_hook *h = cg__block_of(n)->hooks; h; h = h->next)
-        if (h->node == n)
-            return h;
-    return NULL;
+    cg_hooks *hooks = cg__block_of(n)->hooks;
+    if (!hooks)
+        return NULL;
+    cg_hook *h = probe(hooks->at, hooks->bits, n->slot);
+    return h->key ? h : NULL;
 }
 
-/* The Python backward of n (CG_F_PYTHON; engine lock held), or NULL. */
+/* First size of a block's hook table, in entries; it doubles when half full. */
+enum { FIRST_HOOKS_BITS = 3 };
+
+/* n's hook in its block, made (empty) if it has none (engine lock held); NULL
+ * if the table had to grow and could not (then nothing changed). */
+static cg_hook *add_hook(cg_node *n)
+{
+    cg_block *blk = cg__block_of(n);
+    cg_hooks *old = blk->hooks;
+    cg_hook *h = find_hook(n);
+    if (h)
+        return h;
+    if (!old || 2 * (old->count + 1) > ((size_t)1 << old->bits)) {
+        unsigned bits = old ? old->bits + 1 : FIRST_HOOKS_BITS;
+        cg_hooks *grown = calloc(1, sizeof(cg_hooks) + ((size_t)1 << bits) * sizeof(cg_hook));
+        if (!grown)
+            return NULL;
+        grown->bits = bits;
+        if (old) {
+            for (size_t i = 0, k = (size_t)1 << old->bits; i < k; i++)
+                if (old->at[i].key)
+                    *probe(grown->at, bits, old->at[i].key - 1) = old->at[i];
+            grown->count = old->count;
+            free(old);
+        }
+        blk->hooks = old = grown;
+    }
+    h = probe(old->at, old->bits, n->slot);
+    h->key = n->slot + 1;
+    h->callback = NULL;
+    old->count++;
+    return h;
+}
+
+/* The Python backward of n (CG_N_PYTHON; engine lock held), or NULL. */
 static void *callback_of(cg_node *n)
 {
     if (!x_taken(n))
@@ -284,25 +339,20 @@ static void *callback_of(cg_node *n)
 int cg_set_callback(cg_ref node, void *callback)
 {
     cg_node *n = cg__node(node);
-    cg_hook *fresh = NULL;
     cg__lock();
-    if (x_taken(n) && !find_hook(n)) {
-        cg__unlock();
-        fresh = cg__alloc_extra(cg__block_of(n), sizeof *fresh); /* freed with the block */
-        if (!fresh)
+    if (x_taken(n)) {
+        cg_hook *h = add_hook(n);
+        if (!h) {
+            cg__unlock();
             return CG_NOMEM;
-        fresh->node = n;
-        cg__lock();
-        fresh->next = cg__block_of(n)->hooks;
-        cg__block_of(n)->hooks = fresh;
-    }
-    if (x_taken(n))
-        find_hook(n)->callback = callback;
-    else
+        }
+        h->callback = callback;
+    } else {
         n->x.callback = callback;
-    if (!(n->flags & CG_F_PYTHON))
-        cg__count_python_backward(!n->nargs);
-    n->flags |= CG_F_PYTHON;
+    }
+    if (!(n->nargs & CG_N_PYTHON))
+        cg__count_python_backward(!cg__nargs_inline(n));
+    n->nargs |= CG_N_PYTHON;
     cg__unlock();
     return CG_OK;
 }
@@ -311,9 +361,11 @@ int cg_sweep_backward(const cg_sweep *sw, size_t *cursor, void **callback)
 {
     int status = CG_OK;
     cg__lock(); /* kernels write operands' grads, which other sweeps may share */
+    if (sw->kept && *cursor == 0) /* a pass from the start: a new backward, as a walk's */
+        cg__backward_epoch++;
     while (*cursor < sw->size) {
         cg_node *n = sw->order[(*cursor)++];
-        if (!(n->flags & CG_F_PYTHON)) {
+        if (!(n->nargs & CG_N_PYTHON)) {
             cg__backward(n);
         } else if ((*callback = callback_of(n)) != NULL) {
             status = CG_CALLBACK;
