@@ -119,7 +119,7 @@ class Value:
             out = Value(_pow(self.data, other.data), (self, other), '**')
 
             def _backward():
-                if other.data != 0.0:  # a ** 0 is constant (torch's rule)
+                if other.data != 0.0 or self.data != 0.0:  # 0 ** 0 is constant (torch's rule)
                     self.grad += (other.data * _ieee(math.pow, self.data, other.data - 1.0)) * out.grad
                 if not (self.data == 0.0 and other.data >= 0.0):
                     other.grad += (out.data * _ieee(math.log, self.data)) * out.grad
@@ -130,9 +130,9 @@ class Value:
         out = Value(_pow(self.data, p), (self,), f'**{other}')
 
         def _backward():
-            if p != 0:  # a ** 0 is constant (torch's rule)
+            if p != 0 or self.data != 0:  # 0 ** 0 is constant (torch's rule; micrograd raises)
                 self.grad += (p * _power_factor(self.data, p - 1)) * out.grad
-            else:  # micrograd adds 0 * a**-1, a float
+            else:  # micrograd's 0 * 0**-1 raises; a float 0, as torch gives
                 self.grad = float(self.grad)
         out._backward = _backward
 

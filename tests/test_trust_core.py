@@ -8,8 +8,8 @@ import math
 import pytest
 
 import cgrad
-from cgrad import Value, engine
-from cgrad._core import lib
+from cgrad import Value, _nodes
+from cgrad._core import ffi, lib
 
 micrograd_engine = pytest.importorskip("micrograd.engine")
 
@@ -162,5 +162,7 @@ def test_exponent_of_a_division_and_of_other_nodes():
 
 
 def test_default_block_size_is_the_cores():
+    """Python's blocks are C's default size: one constant, in cgrad.h."""
     assert lib.CG_BLOCK_NODES == 1024
-    assert engine._BLOCK_NODES == lib.CG_BLOCK_NODES
+    assert _nodes.BLOCK_NODES == lib.CG_BLOCK_NODES
+    assert _nodes.current.ptr != ffi.NULL and lib.cg_block_bytes(_nodes.current.ptr) > 1024 * 48
