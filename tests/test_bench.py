@@ -205,6 +205,7 @@ def test_command_line_table_for_one_section():
     done = subprocess.run([sys.executable, "-m", "cgrad.bench", "--tiny", "--only", "ops"],
                           env=package_env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("$ python -m cgrad.bench --tiny --only ops\n")  # the command, to rerun it
     assert "(b) per-op microbenchmark" in done.stdout and "a + b" in done.stdout
     assert "softmax-NLL" not in done.stdout
 

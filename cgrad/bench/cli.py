@@ -1,6 +1,7 @@
 """The command line of python -m cgrad.bench (see the package's docstring)."""
 import argparse
 import json
+import shlex
 import sys
 
 from .baselines import torch_worker
@@ -40,6 +41,7 @@ def parse_args(argv):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     if args.memory_probe:
         engine, graph, n = args.memory_probe
@@ -54,7 +56,8 @@ def main(argv=None):
         if only:
             only = only + [key for key in PLOT_SECTIONS if key not in only]
     config = CONFIGS[mode]
-    result = run(config, Progress(), only=only)
+    # The exact command with the figures, so that each can be rerun as it was made.
+    result = run(config, Progress(), only=only, command=shlex.join(["python", "-m", "cgrad.bench", *argv]))
     if args.json:
         json.dump(result, sys.stdout, indent=2)
         sys.stdout.write("\n")
