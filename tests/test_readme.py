@@ -51,7 +51,7 @@ NOT_RUN = {
     "python -m pytest -q": "the suite this test belongs to; .ci/run step 4 runs it",
     "pip wheel . --no-deps -w dist":
         "compiles the C core again; .ci/run step 7 builds the wheel and step 8 runs the suite against it",
-    "python -m cgrad.bench --compare-interpreters":
+    "python tools/bench_interpreters.py":
         "needs PyPy with this cgrad built for it; tests/test_bench_interpreters.py runs it with --tiny",
     "python tools/ab.py main":
         "needs a git checkout and builds two copies of the C core; tests/test_bench_ab.py runs it as "

@@ -1,12 +1,11 @@
 """The command line of python -m cgrad.bench (see the package's docstring)."""
 import argparse
 import json
+import shlex
 import sys
 
-from . import interpreters
 from .baselines import torch_worker
 from .config import CONFIGS
-from .interpreter_workloads import INTERPRETER_CONFIGS, interpreter_worker
 from .measure import Progress
 from .memory import memory_probe
 from .plot import PLOT_SECTIONS, plot_softmax, require_matplotlib
@@ -33,31 +32,16 @@ def parse_args(argv):
     parser.add_argument("--plot", metavar="FILE.png",
                         help="also draw softmax-NLL time against N, log-log (needs matplotlib; "
                              "runs sections " + " and ".join(PLOT_SECTIONS) + ")")
-    parser.add_argument("--compare-interpreters", action="store_true",
-                        help="instead of the sections: the seed's softmax-NLL op by op (N=10,000) and the MLP step "
-                             "(rebuilt, replayed) with cgrad and micrograd under CPython and under PyPy, each in a "
-                             "subprocess, and the ratios across them (--quick: fewer repeats; --tiny: small sizes)")
-    parser.add_argument("--pypy", metavar="PATH",
-                        help="the PyPy interpreter (or its venv) for --compare-interpreters when running on "
-                             "CPython (default: $CGRAD_PYPY, an executable or a venv, else pypy3)")
-    parser.add_argument("--cpython", metavar="PATH",
-                        help="the CPython interpreter (or its venv) for --compare-interpreters when running "
-                             "on PyPy (default: python3)")
-    # Internal: one interpreter's side of --compare-interpreters (see interpreters.run_worker).
-    parser.add_argument("--interpreter-worker", metavar="MODE", choices=sorted(INTERPRETER_CONFIGS),
-                        help=argparse.SUPPRESS)
     # Internal: torch's side of the fused section, in a process of its own (see TorchWorker).
     parser.add_argument("--torch-worker", action="store_true", help=argparse.SUPPRESS)
     # Internal: one memory measurement in a fresh process (see run_memory_probe).
     parser.add_argument("--memory-probe", nargs=3, metavar=("ENGINE", "GRAPH", "N"),
                         help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.compare_interpreters and (args.only or args.plot):
-        parser.error("--compare-interpreters runs workloads of its own: no --only or --plot with it")
-    return args
+    return parser.parse_args(argv)
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     if args.memory_probe:
         engine, graph, n = args.memory_probe
@@ -66,19 +50,14 @@ def main(argv=None):
     if args.torch_worker:
         return torch_worker()
     mode = "quick" if args.quick else "tiny" if args.tiny else "full"
-    if args.interpreter_worker:
-        json.dump(interpreter_worker(args.interpreter_worker), sys.stdout)
-        sys.stdout.write("\n")
-        return 0
-    if args.compare_interpreters:
-        return interpreters.main(mode, pypy=args.pypy, cpython=args.cpython, as_json=args.json)
     only = args.only
     if args.plot:
         require_matplotlib()
         if only:
             only = only + [key for key in PLOT_SECTIONS if key not in only]
     config = CONFIGS[mode]
-    result = run(config, Progress(), only=only)
+    # The exact command with the figures, so that each can be rerun as it was made.
+    result = run(config, Progress(), only=only, command=shlex.join(["python", "-m", "cgrad.bench", *argv]))
     if args.json:
         json.dump(result, sys.stdout, indent=2)
         sys.stdout.write("\n")

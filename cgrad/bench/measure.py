@@ -3,6 +3,7 @@ measurement, timing loops, progress on stderr, and which interpreter runs
 (PyPy's JIT needs warming up before anything is timed)."""
 import contextlib
 import gc
+import os
 import platform
 import sys
 from time import perf_counter
@@ -111,14 +112,16 @@ WARM_UP_ROUNDS = 20 if ON_PYPY else 1
 
 
 def interpreter_info():
-    """Which interpreter runs this process, for the report and the JSON."""
+    """Which interpreter runs this process, for the report and the JSON. The
+    executable's path is absolute with no `..` (as given to a subprocess, it
+    may be either), so that two reports of one interpreter compare equal."""
     implementation = platform.python_implementation()
     if ON_PYPY:
         version = ".".join(str(part) for part in sys.pypy_version_info[:3])
     else:
         version = platform.python_version()
     return {"implementation": implementation, "version": version,
-            "python_version": platform.python_version(), "executable": sys.executable}
+            "python_version": platform.python_version(), "executable": os.path.abspath(sys.executable)}
 
 
 def describe_interpreter(info):

@@ -29,14 +29,15 @@ def warm_up():
     gc.collect()
 
 
-def run(config, progress=None, only=None):
+def run(config, progress=None, only=None, command=None):
     """Runs the registered sections (or those whose keys are in `only`) and
-    returns the whole result as one JSON-ready dict."""
+    returns the whole result as one JSON-ready dict. `command`: the command
+    line to print with the figures (default: the one that runs this config)."""
     progress = progress if progress is not None else Progress()
     started = perf_counter()
     interpreter = interpreter_info()
     meta = {
-        "command": "python -m cgrad.bench" + ("" if config.mode == "full" else f" --{config.mode}"),
+        "command": command or "python -m cgrad.bench" + ("" if config.mode == "full" else f" --{config.mode}"),
         "mode": config.mode,
         "cgrad_version": cgrad.__version__,
         "micrograd_version": package_version("micrograd") if load_micrograd() else None,

@@ -1,30 +1,39 @@
-"""What each interpreter measures for --compare-interpreters, in a process
-of its own (python -m cgrad.bench --interpreter-worker MODE, one JSON
-document on stdout): the seed's softmax-NLL op by op (build, then backward)
-and the moons demo's MLP step (rebuilt with cgrad.nn, and replayed), on cgrad
-and, when it imports on this interpreter, on micrograd.
+"""One interpreter's side of tools/bench_interpreters.py, run by it in a
+process of its own: `INTERPRETER tools/interpreter_workloads.py MODE` prints
+one JSON document on stdout. It measures the seed's softmax-NLL op by op
+(build, then backward) and the moons demo's MLP step (rebuilt with cgrad.nn,
+and replayed) on this checkout's cgrad and, when it imports on this
+interpreter, on micrograd.
 
 Every workload first runs untimed, enough rounds on PyPy for its JIT to
-compile it (measure.WARM_UP_ROUNDS; for the MLP steps, MLP_WARM_UP_STEPS and
-REPLAY_WARM_UP_STEPS, below), and every timed round keeps what it
-computes (the logits and loss, the losses of each step) until after its
-timing, so that no JIT can drop the work. The collector is on, as users run."""
+compile it (WARM_UP_ROUNDS of cgrad/bench/measure.py; for the MLP steps,
+MLP_WARM_UP_STEPS and REPLAY_WARM_UP_STEPS, below), and every timed round
+keeps what it computes (the logits and loss, the losses of each step) until
+after its timing, so that no JIT can drop the work. The collector is on, as
+users run."""
 import contextlib
 import gc
+import json
+import os
 import statistics
 import sys
 from dataclasses import dataclass
 from time import perf_counter
 
-import cgrad
-from cgrad.nn import MLP as CgradMLP
+# This checkout's cgrad, whatever else is installed: the driver builds it
+# for both interpreters in place.
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
 
-from .baselines import load_micrograd, micrograd_recursion_limit, package_version, seed_ops_on
-from .config import CONFIGS
-from .fused import check_close
-from .measure import ON_PYPY, WARM_UP_ROUNDS, interpreter_info, recursion_limit
-from .mlp import RebuildSteps, ReplaySteps
-from .seed import build_softmax_nll, softmax_inputs
+import cgrad  # noqa: E402
+from cgrad.bench.baselines import (load_micrograd, micrograd_recursion_limit, package_version,  # noqa: E402
+                                   seed_ops_on)
+from cgrad.bench.config import CONFIGS  # noqa: E402
+from cgrad.bench.fused import check_close  # noqa: E402
+from cgrad.bench.measure import ON_PYPY, WARM_UP_ROUNDS, interpreter_info, recursion_limit  # noqa: E402
+from cgrad.bench.mlp import RebuildSteps, ReplaySteps  # noqa: E402
+from cgrad.bench.seed import build_softmax_nll, softmax_inputs  # noqa: E402
+from cgrad.nn import MLP as CgradMLP  # noqa: E402
 
 
 @dataclass
@@ -174,3 +183,10 @@ def interpreter_worker(mode):
             engine: statistics.median(seconds["total"] if workload == "softmax" else seconds)
             for engine, seconds in result[workload]["engines"].items()}
     return result
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2 or sys.argv[1] not in INTERPRETER_CONFIGS:
+        sys.exit(f"usage: {sys.argv[0]} {{{','.join(INTERPRETER_CONFIGS)}}}")
+    json.dump(interpreter_worker(sys.argv[1]), sys.stdout)
+    sys.stdout.write("\n")
