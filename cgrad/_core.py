@@ -224,6 +224,13 @@ class Sweep(_Owned):
         """The cg_sweep * (NULL before C fills it in, or once freed)."""
         return self.ptr[0]
 
+    def kept(self):
+        """Says that C filled it in and it is kept (an order for replay): on
+        PyPy, whose collector does not see C memory unless told, tells it the
+        order's bytes (a pointer a node)."""
+        if _PYPY:
+            _add_memory_pressure(lib.cg_sweep_size(self.sweep) * ffi.sizeof("void *"))
+
     def _free(self):
         out = getattr(self, "ptr", None)  # (not set if __init__ failed)
         if out is not None:

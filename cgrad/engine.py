@@ -338,6 +338,7 @@ class Value:
         if order is None:
             order = Sweep()  # owns what C makes, from the moment C makes it
             check(lib.cg_sweep_begin(self._cg_h, order.ptr))
+            order.kept()
             if st.order is None:  # (unless a finalizer or a thread made one meanwhile)
                 st.order = order
         return order
