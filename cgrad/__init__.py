@@ -7,6 +7,8 @@ from .functional import (cross_entropy, data, dot, grads, log_softmax, logsumexp
 from .gradcheck import gradcheck, numeric_grad
 from .viz import draw_dot
 
+# Not "sum": `from cgrad import *` must not shadow Python's sum, which
+# cgrad.sum is not (no values is a ValueError); cgrad.sum is still there.
 __all__ = ["Value", "gradcheck", "numeric_grad", "__version__",
-           "sum", "mean", "dot", "logsumexp", "softmax", "log_softmax", "cross_entropy",
+           "mean", "dot", "logsumexp", "softmax", "log_softmax", "cross_entropy",
            "values", "data", "grads", "set_data", "draw_dot"]

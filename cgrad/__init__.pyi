@@ -21,5 +21,5 @@ from .viz import draw_dot as draw_dot
 __version__: str
 
 __all__ = ["Value", "gradcheck", "numeric_grad", "__version__",
-           "sum", "mean", "dot", "logsumexp", "softmax", "log_softmax", "cross_entropy",
+           "mean", "dot", "logsumexp", "softmax", "log_softmax", "cross_entropy",
            "values", "data", "grads", "set_data", "draw_dot"]

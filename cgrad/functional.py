@@ -6,6 +6,7 @@ kernel. Operands may be Values or plain numbers (constants, which become leaf
 Values). Seen through `_prev` and `_op`, a fused node is one node over its
 operands ('sum', 'dot', 'softmax[3]', ...).
 """
+import math
 import operator
 import sys
 
@@ -22,7 +23,12 @@ class ValueList(list):
     tuple of its Values and the array of their C nodes), so that fused ops
     and bulk I/O over it skip reading and copying 10,000 elements each time.
     cgrad.values, softmax and log_softmax return one; it is a list in every
-    other way, and any change to it drops the snapshot."""
+    other way.
+
+    The snapshot is used only while the list still holds exactly the Values
+    it was taken of, checked by identity at each use: a list can be changed
+    without calling any of its methods (heapq and other C code write to it
+    directly), so no method override could see every change."""
 
     __slots__ = ("_snapshot",)
 
@@ -32,19 +38,6 @@ class ValueList(list):
 
     def __reduce__(self):  # pickles and copies as a plain list
         return (list, (list(self),))
-
-
-def _forgetting(method):
-    def mutate(self, *args, **kwargs):
-        self._snapshot = None
-        return method(self, *args, **kwargs)
-    mutate.__name__ = method.__name__
-    return mutate
-
-
-for _name in ("__setitem__", "__delitem__", "__iadd__", "__imul__", "append", "extend",
-              "insert", "pop", "remove", "clear", "sort", "reverse"):
-    setattr(ValueList, _name, _forgetting(getattr(list, _name)))
 
 
 # Arrays of C nodes and of doubles made from Python lists: numpy makes them
@@ -57,22 +50,50 @@ _NUMPY_READS_LISTS_FASTEST = sys.implementation.name != "pypy"
 
 
 def node_array(values):
-    """The cg_ref array of the nodes of `values` (a sequence of Values). A
-    Value's `_cg_h` is read in a comprehension, which CPython runs at slot
-    speed; an element without one raises AttributeError."""
+    """The cg_ref array of the nodes of `values`, a tuple of Values (see
+    snapshot, which checks that they are). A Value's `_cg_h` is read in a
+    comprehension, which CPython runs at slot speed."""
     if _NUMPY_READS_LISTS_FASTEST:
         return ffi.from_buffer("cg_ref[]", np.array([v._cg_h for v in values], dtype=np.intp))
     return ffi.new("cg_ref[]", [v._cg_h for v in values])
 
 
+def _all_values(vals):
+    """Whether every element of the tuple vals is a Value (a subclass's
+    included). The types are collected first, at C speed: a list holds few
+    distinct types, so the isinstance checks are few."""
+    return all([issubclass(t, Value) for t in set(map(type, vals))])
+
+
+def _snapshot_of(vals):
+    """(vals, cg_ref array of their nodes) for a tuple of Values; TypeError
+    for anything that is not a Value (only a Value's `_cg_h` is a node)."""
+    if not _all_values(vals):
+        raise TypeError("expected a sequence of Values")
+    try:
+        return vals, node_array(vals)
+    except AttributeError:  # a Value that Value.__init__ never ran on: no node
+        raise TypeError("expected a sequence of Values") from None
+
+
+_is = operator.is_
+
+
 def snapshot(values):
-    """(tuple of the Values, cg_ref array of their nodes); see node_array."""
+    """(tuple of the Values, cg_ref array of their nodes); TypeError if an
+    element is not a Value. A ValueList's is kept, and used again while the
+    list holds the same Values, in the same order.
+
+    The caller must hold the tuple for as long as C uses the array: the
+    tuple keeps the Values, and so their nodes, alive even if the list is
+    changed or dropped meanwhile."""
     if type(values) is ValueList:
-        if values._snapshot is None:
-            values._snapshot = snapshot(list(values))
-        return values._snapshot
-    vals = tuple(values)
-    return vals, node_array(vals)
+        kept = values._snapshot
+        if kept is not None and len(values) == len(kept[0]) and all(map(_is, values, kept[0])):
+            return kept
+        kept = values._snapshot = _snapshot_of(tuple(values))
+        return kept
+    return _snapshot_of(tuple(values))
 
 
 def _operands(values, what="values"):
@@ -83,7 +104,7 @@ def _operands(values, what="values"):
         values = tuple(values)
     try:
         vals, refs = snapshot(values)
-    except AttributeError:
+    except TypeError:  # numbers (anything else: as_float's TypeError)
         vals, refs = snapshot([v if isinstance(v, Value) else Value(as_float(v)) for v in values])
     if not vals:
         raise ValueError(f"{what} must not be empty")
@@ -220,48 +241,59 @@ def _doubles(array):
 
 def values(array):
     """Leaf Values for the numbers in array (any shape; nested lists for more
-    than one dimension), made in one call into C. Anything that is not a real
+    than one dimension, as numpy's tolist gives them: shape (2, 0) is
+    [[], []]), made in one call into C. Anything that is not a real
     number raises the TypeError Value(x) raises, and makes nothing."""
     src, n, shape = _doubles(array)
     if n == 0:
-        return ValueList()
-    refs = ffi.new("cg_ref[]", n)
+        leaves = ()
+    else:
+        refs = ffi.new("cg_ref[]", n)
 
-    def make_leaves(blk):  # cg_leaves as a creator: the first leaf, or a status
-        status = lib.cg_leaves(blk, src, n, refs)
-        return refs[0] if status == lib.CG_OK else status
+        def make_leaves(blk):  # cg_leaves as a creator: the first leaf, or a status
+            status = lib.cg_leaves(blk, src, n, refs)
+            return refs[0] if status == lib.CG_OK else status
 
-    h, blk = _nodes.create(make_leaves, nodes=n)
-    leaves = tuple([_nodes.make(Value, h, blk) for h in refs])
+        h, blk = _nodes.create(make_leaves, nodes=n)
+        leaves = tuple([_nodes.make(Value, h, blk) for h in refs])
     if len(shape) <= 1:
-        return ValueList(leaves, (leaves, refs))
+        return ValueList(leaves, (leaves, refs) if n else None)
+    # rows of rows, innermost first: shape[k] elements in each of the
+    # prod(shape[:k]) rows of level k (counted, not sliced off: a 0 in the
+    # shape leaves rows that are empty, not absent)
     out = list(leaves)
-    for size in reversed(shape[1:]):
-        out = [out[i:i + size] for i in range(0, len(out), size)]
+    for k in range(len(shape) - 1, 0, -1):
+        size, rows = shape[k], math.prod(shape[:k])
+        out = [out[i * size:(i + 1) * size] for i in range(rows)]
     return out
 
 
 def _node_refs(values):
+    """snapshot(values), with the TypeError bulk I/O documents."""
     try:
-        vals, refs = snapshot(values)
-    except AttributeError:
+        return snapshot(values)
+    except TypeError:
         raise TypeError("expected a sequence of Values") from None
-    return refs, len(vals)
 
+
+# In data, grads and set_data, `vals` holds the Values until the C call has
+# returned: nothing else may (a generator's Values, a list that another
+# thread or an __array__ method clears), and a node lives only while a Value
+# holds its block.
 
 def data(values):
     """The data of Values as a float64 array."""
-    refs, n = _node_refs(values)
-    out = np.empty(n)
-    lib.cg_gather_data(refs, n, ffi.from_buffer("double[]", out))
+    vals, refs = _node_refs(values)
+    out = np.empty(len(vals))
+    lib.cg_gather_data(refs, len(vals), ffi.from_buffer("double[]", out))
     return out
 
 
 def grads(values):
     """The grads of Values as a float64 array."""
-    refs, n = _node_refs(values)
-    out = np.empty(n)
-    lib.cg_gather_grad(refs, n, ffi.from_buffer("double[]", out))
+    vals, refs = _node_refs(values)
+    out = np.empty(len(vals))
+    lib.cg_gather_grad(refs, len(vals), ffi.from_buffer("double[]", out))
     return out
 
 
@@ -269,12 +301,13 @@ def set_data(values, array):
     """Writes array's numbers into the Values' data (typically leaves). An
     element that is not a real number raises the TypeError Value(x) raises,
     and nothing is written."""
-    refs, n = _node_refs(values)
-    src, size, _ = _doubles(array)
-    if size != n:
-        raise ValueError(f"set_data: {n} values but {size} numbers")
-    lib.cg_scatter_data(refs, n, src)
+    src, size, _ = _doubles(array)  # first: reading array may run any code (__array__, a generator)
+    vals, refs = _node_refs(values)
+    if size != len(vals):
+        raise ValueError(f"set_data: {len(vals)} values but {size} numbers")
+    lib.cg_scatter_data(refs, len(vals), src)
 
 
-__all__ = ["ValueList", "sum", "mean", "dot", "logsumexp", "softmax", "log_softmax", "cross_entropy",
+# Not "sum", which would shadow Python's in `from cgrad.functional import *`.
+__all__ = ["ValueList", "mean", "dot", "logsumexp", "softmax", "log_softmax", "cross_entropy",
            "values", "data", "grads", "set_data"]

@@ -13,11 +13,12 @@ last '+' of `((b + w0*x0) + w1*x1) + ...` and makes the products and partial
 sums before it (NeuronSumParts) when first looked at.
 """
 import random
+from itertools import chain
 
 from . import _nodes
 from ._core import ffi, lib
 from .engine import Value
-from .functional import ValueList, _operand, _operands, node_array, snapshot
+from .functional import ValueList, _is, _operand, _operands, snapshot
 
 
 def _as_inputs(x):
@@ -112,20 +113,22 @@ def _all_neurons_at_once(layer, x):
     """layer's neurons called on x in one C call (cg_layer): the nodes, and
     so the numbers, that calling them one by one makes, each neuron a
     NeuronSum and a 'ReLU'. None when the neurons do not all take len(x) inputs with
-    one nonlinearity; then they are called one by one."""
+    one nonlinearity, or a weight or bias is not a Value; then they are called one by one."""
     neurons = layer.neurons
     xs, x_nodes = snapshot(x)
     params = _layer_params(layer)
     if params is None or params[0] != len(xs) or not xs:
         return None
-    n_in, relu, weights, w_nodes, b_nodes = params
-    n_out = len(neurons)
+    # params holds the weights and biases whose nodes it passes to C, so
+    # they live through the call whatever happens to the neurons meanwhile
+    n_in, relu, weights, w_nodes, biases, b_nodes = params
+    n_out = len(biases)
     nodes = n_out * (2 if relu else 1)
     out = ffi.new("cg_ref[]", nodes)
     args = (w_nodes, b_nodes, x_nodes, n_in, n_out, relu, out)
     h, blk = _nodes.create(lib.cg_layer, *args, nodes=nodes, own_block=nodes > _nodes.OWN_BLOCK_NODES)
-    dots = [_nodes.make(NeuronSum, out[j * (1 + relu)], blk, (n.b,) + w + xs)  # dot's operands, as cg_dot's
-            for j, (n, w) in enumerate(zip(neurons, weights))]
+    dots = [_nodes.make(NeuronSum, out[j * (1 + relu)], blk, (b,) + w + xs)  # dot's operands, as cg_dot's
+            for j, (b, w) in enumerate(zip(biases, weights))]
     if not relu:
         return dots
     return [_nodes.make(Value, out[2 * j + 1], blk, d) for j, d in enumerate(dots)]
@@ -142,26 +145,36 @@ def _neuron_dot(ws, xs, b):
 
 
 def _layer_params(layer):
-    """(n_in, relu, weight tuples, weight node array, bias node array) of a
-    layer whose neurons agree in size and nonlinearity, else None. Kept on
-    the layer while no neuron's weights or bias change."""
+    """(n_in, relu, weight tuples, weight node array, bias tuple, bias node
+    array) of a layer whose neurons agree in size and nonlinearity and whose
+    weights and biases are Values, else None. Kept on the layer while its
+    neurons have the same weight lists holding the same weights, the same
+    biases and nonlinearities: all compared by identity (a Value subclass
+    may define == by data, and an equal Value is still another node), the
+    weights in one pass over them all (heapq and other C code change a list
+    without calling its methods)."""
     neurons = layer.neurons
-    snaps = [snapshot(n.w) for n in neurons]  # kept by each ValueList
-    key = [s[1] for s in snaps] + [n.b for n in neurons] + [n.nonlin for n in neurons]
+    weight_lists = [n.w for n in neurons]
+    key = weight_lists + [n.b for n in neurons] + [n.nonlin for n in neurons]
     cached = layer.__dict__.get("_params")
-    if cached is not None and cached[0] == key:
-        return cached[1]
-    sizes = {len(s[0]) for s in snaps}
-    if len(sizes) != 1 or len({n.nonlin for n in neurons}) != 1 or not neurons:
-        params = None
-    else:
-        n_in = sizes.pop()
+    if (cached is not None and len(cached[0]) == len(key) and all(map(_is, cached[0], key))
+            and sum(map(len, weight_lists)) == len(cached[1])
+            and all(map(_is, chain.from_iterable(weight_lists), cached[1]))):
+        return cached[2]
+    try:
+        snaps = [snapshot(w) for w in weight_lists]
+        biases = snapshot(key[len(neurons):2 * len(neurons)])
+    except TypeError:  # a weight or bias that is a number: one neuron at a time
+        snaps = None
+    params = None
+    weights_seen = tuple(chain.from_iterable(weight_lists if snaps is None else (s[0] for s in snaps)))
+    if snaps is not None and len({len(s[0]) for s in snaps}) == 1 and len({n.nonlin for n in neurons}) == 1:
+        n_in = len(snaps[0][0])
         weights = ffi.new("cg_ref[]", n_in * len(neurons))  # each neuron's array, in turn
         for j, (_, w_nodes) in enumerate(snaps):
             ffi.memmove(weights + j * n_in, w_nodes, ffi.sizeof(w_nodes))
-        params = (n_in, int(neurons[0].nonlin), [s[0] for s in snaps], weights,
-                  node_array([n.b for n in neurons]))
-    layer.__dict__["_params"] = (key, params)
+        params = (n_in, int(neurons[0].nonlin), [s[0] for s in snaps], weights, *biases)
+    layer.__dict__["_params"] = (key, weights_seen, params)
     return params
 
 

@@ -24,18 +24,27 @@ class Optimizer:
             if not isinstance(p, Value):
                 raise TypeError(f"{type(self).__name__}: parameters must be Values (model.parameters()), "
                                 f"not {type(p).__name__!r}")
-        self.params, self._nodes = snapshot(params)
+        # C is handed _nodes and their count, len(_params): both fixed here.
+        # _params holds the Values, and so their nodes, for as long as the
+        # optimizer lives, and `params` only shows it: assigning to `params`
+        # cannot make C read past the array or write to freed nodes.
+        self._params, self._nodes = snapshot(params)
         self.lr = lr
         self.steps = 0
 
+    @property
+    def params(self):
+        """The parameters (a tuple), fixed when the optimizer is made."""
+        return self._params
+
     def _state(self):
         """A zeroed float64 array of one number per parameter, and its C view."""
-        array = np.zeros(len(self.params))
+        array = np.zeros(len(self._params))
         return array, ffi.from_buffer("double[]", array)
 
     def zero_grad(self):
         """Sets every parameter's grad to 0 (micrograd's int 0), in one C call."""
-        _cg_zero_grads(self._nodes, len(self.params))
+        _cg_zero_grads(self._nodes, len(self._params))
 
 
 class SGD(Optimizer):
@@ -48,7 +57,7 @@ class SGD(Optimizer):
         self.buf, self._buf = self._state()
 
     def step(self):
-        _cg_sgd_step(self._nodes, len(self.params), self.lr, self.momentum, self._buf, self.steps == 0)
+        _cg_sgd_step(self._nodes, len(self._params), self.lr, self.momentum, self._buf, self.steps == 0)
         self.steps += 1
 
 
@@ -67,5 +76,5 @@ class Adam(Optimizer):
     def step(self):
         self.steps += 1
         beta1, beta2 = self.betas
-        lib.cg_adam_step(self._nodes, len(self.params), self.lr, beta1, beta2, self.eps,
+        lib.cg_adam_step(self._nodes, len(self._params), self.lr, beta1, beta2, self.eps,
                          self.weight_decay, self.steps, self._m, self._v)

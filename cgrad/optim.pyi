@@ -8,7 +8,8 @@ import numpy.typing as npt
 from .engine import Value
 
 class Optimizer:
-    params: tuple[Value, ...]
+    @property
+    def params(self) -> tuple[Value, ...]: ...
     lr: float
     steps: int
     def __init__(self, params: Iterable[Value], lr: float) -> None: ...

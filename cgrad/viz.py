@@ -98,25 +98,29 @@ def _record_text(s):
     return s.replace("\n", "\\n")
 
 
-def _children(v):
-    """v's operands, as `_prev` gives them, in the order they were given when
-    that order is known (so the picture is the same from run to run):
+def _children(v, prev=None):
+    """v's operands, `prev` (v's `_prev`, read here if not given), in the
+    order they were given when that order is known (so the picture is the
+    same from run to run):
     cgrad's Value gives them with `_operands()`, cgrad.reference's keeps
     them in `_children`. Anything else (micrograd's Value) keeps `_prev`'s
-    order."""
-    prev = v._prev
+    order. Linear in the number of operands (a fused op may have 10^5)."""
+    if prev is None:
+        prev = v._prev
     if len(prev) < 2:
         return list(prev)
     ordered = getattr(v, "_children", None)
     if ordered is None and hasattr(v, "_operands"):
         ordered = v._operands()
     if ordered is not None:
-        seen = []
+        seen = set()  # ids: the operands themselves may define == and hash by value
+        unique = []
         for c in ordered:
-            if c is not None and not any(c is s for s in seen):
-                seen.append(c)
-        if len(seen) == len(prev) and all(c in prev for c in seen):
-            return seen
+            if c is not None and id(c) not in seen:
+                seen.add(id(c))
+                unique.append(c)
+        if len(unique) == len(prev) and all(c in prev for c in unique):
+            return unique
     return list(prev)
 
 
@@ -126,6 +130,12 @@ def _escape(graphviz, s):
     s = s.replace("&", "&amp;")
     escape = getattr(graphviz, "escape", None)
     return escape(s) if escape is not None else s.replace("\\", "\\\\")
+
+
+def _too_many(max_nodes):
+    return (f"this graph has more than {max_nodes} Values, the limit of draw_dot "
+            f"(Graphviz would take very long to lay it out); to draw it anyway, "
+            f"raise the limit: draw_dot(root, max_nodes=...) (None for no limit)")
 
 
 def _trace(root, max_nodes=MAX_NODES):
@@ -145,16 +155,17 @@ def _trace(root, max_nodes=MAX_NODES):
     while stack:
         v = stack.pop()
         vi = index[id(v)]
+        prev = v._prev
+        # v and its distinct operands alone may be too many: say so before
+        # ordering 10^5 operands
+        if max_nodes is not None and len(prev) >= max_nodes:
+            raise ValueError(_too_many(max_nodes))
         found = []
-        for child in _children(v):
+        for child in _children(v, prev):
             ci = index.get(id(child))
             if ci is None:
                 if max_nodes is not None and len(nodes) >= max_nodes:
-                    raise ValueError(
-                        f"this graph has more than {max_nodes} Values, the limit of draw_dot "
-                        f"(Graphviz would take very long to lay it out); to draw it anyway, "
-                        f"raise the limit: draw_dot(root, max_nodes=...) (None for no limit)"
-                    )
+                    raise ValueError(_too_many(max_nodes))
                 ci = index[id(child)] = len(nodes)
                 nodes.append(child)
                 found.append(child)
