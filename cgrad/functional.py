@@ -62,7 +62,7 @@ def _all_values(vals):
     """Whether every element of the tuple vals is a Value (a subclass's
     included). The types are collected first, at C speed: a list holds few
     distinct types, so the isinstance checks are few."""
-    return all([issubclass(t, Value) for t in set(map(type, vals))])
+    return all(issubclass(t, Value) for t in set(map(type, vals)))
 
 
 def _snapshot_of(vals):

@@ -114,7 +114,6 @@ def _all_neurons_at_once(layer, x):
     so the numbers, that calling them one by one makes, each neuron a
     NeuronSum and a 'ReLU'. None when the neurons do not all take len(x) inputs with
     one nonlinearity, or a weight or bias is not a Value; then they are called one by one."""
-    neurons = layer.neurons
     xs, x_nodes = snapshot(x)
     params = _layer_params(layer)
     if params is None or params[0] != len(xs) or not xs:
