@@ -61,8 +61,12 @@ def node_array(values):
 def _all_values(vals):
     """Whether every element of the tuple vals is a Value (a subclass's
     included). The types are collected first, at C speed: a list holds few
-    distinct types, so the isinstance checks are few."""
-    return all(issubclass(t, Value) for t in set(map(type, vals)))
+    distinct types, most often Value alone (a subset test, in C)."""
+    types = set(map(type, vals))
+    return types <= _VALUE_ONLY or all(issubclass(t, Value) for t in types)
+
+
+_VALUE_ONLY = {Value}
 
 
 def _snapshot_of(vals):
