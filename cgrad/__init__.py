@@ -1,9 +1,9 @@
 """cgrad: micrograd's Value with the graph, the ordering and every backward kernel in C."""
 __version__ = "0.1.0"
 
+from .bulk import data, grads, set_data, values
 from .engine import Value
-from .functional import (cross_entropy, data, dot, grads, log_softmax, logsumexp, mean,
-                         set_data, softmax, values)
+from .functional import cross_entropy, dot, log_softmax, logsumexp, mean, softmax
 from .functional import sum  # noqa: F401  (cgrad.sum, kept out of __all__: see below)
 from .gradcheck import gradcheck, numeric_grad
 from .viz import draw_dot

@@ -1,19 +1,16 @@
 # Types of cgrad's public API for editors and type checkers; the package
 # ships py.typed. Each module's stub is beside it (engine.pyi, ...).
-from . import engine as engine, functional as functional, viz as viz
+from . import bulk as bulk, engine as engine, functional as functional, viz as viz
+from .bulk import data as data, grads as grads, set_data as set_data, values as values
 from .engine import Value as Value
 from .functional import (
     cross_entropy as cross_entropy,
-    data as data,
     dot as dot,
-    grads as grads,
     log_softmax as log_softmax,
     logsumexp as logsumexp,
     mean as mean,
-    set_data as set_data,
     softmax as softmax,
     sum as sum,
-    values as values,
 )
 from .gradcheck import gradcheck as gradcheck, numeric_grad as numeric_grad
 from .viz import draw_dot as draw_dot

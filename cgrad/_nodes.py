@@ -37,6 +37,10 @@ OWN_BLOCK_NODES = BLOCK_NODES // 4
 # replaces it. Values keep their own block alive.
 current = Block()
 
+# Whether some Value subclass defines == (engine.Value.__init_subclass__ sets
+# it): _values then compares kept Values one by one with `is`, not with ==.
+values_define_eq = False
+
 
 def init(value, h, blk, a=None, b=None):
     """Makes `value` the Value of the new node h in blk, made from a and b

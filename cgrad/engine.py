@@ -170,6 +170,8 @@ class Value:
         """A subclass's __init__ must make the node (super().__init__): say so
         at once, not at the first op, when it does not."""
         super().__init_subclass__(**kwargs)
+        if cls.__eq__ is not Value.__eq__:  # (kept snapshots are compared with == until one does)
+            _nodes.values_define_eq = True
         init = cls.__dict__.get("__init__")
         if init is not None:
             cls.__init__ = _nodes.checked_init(init)

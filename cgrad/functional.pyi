@@ -1,10 +1,7 @@
-# Types of cgrad.functional: the fused n-ary ops and numpy bulk I/O (see
-# engine.pyi for what these stubs cover).
+# Types of cgrad.functional: the fused n-ary ops (see engine.pyi for what
+# these stubs cover).
 from collections.abc import Iterable
-from typing import Any, SupportsIndex
-
-import numpy as np
-import numpy.typing as npt
+from typing import SupportsIndex
 
 from .engine import _Operand, Value
 
@@ -22,11 +19,4 @@ def softmax(values: Iterable[_Operand]) -> ValueList: ...
 def log_softmax(values: Iterable[_Operand]) -> ValueList: ...
 def cross_entropy(logits: Iterable[_Operand], target: SupportsIndex) -> Value: ...
 
-# A ValueList for a 0- or 1-dimensional array; nested lists of Values for more.
-def values(array: npt.ArrayLike) -> ValueList | list[Any]: ...
-def data(values: Iterable[Value]) -> npt.NDArray[np.float64]: ...
-def grads(values: Iterable[Value]) -> npt.NDArray[np.float64]: ...
-def set_data(values: Iterable[Value], array: npt.ArrayLike) -> None: ...
-
-__all__ = ["ValueList", "mean", "dot", "logsumexp", "softmax", "log_softmax", "cross_entropy",
-           "values", "data", "grads", "set_data"]
+__all__ = ["ValueList", "mean", "dot", "logsumexp", "softmax", "log_softmax", "cross_entropy"]

@@ -18,7 +18,7 @@ from itertools import chain
 from . import _nodes
 from ._core import ffi, lib
 from .engine import Value
-from .functional import ValueList, _is, _operand, _operands, snapshot
+from ._values import ValueList, same_values, operand, operands, snapshot
 
 
 def _as_inputs(x):
@@ -135,9 +135,9 @@ def _all_neurons_at_once(layer, x):
 
 def _neuron_dot(ws, xs, b):
     """cgrad.dot(ws, xs, b) for equally long ws and xs, as a NeuronSum."""
-    ws, w_refs = _operands(ws, "ws")
-    xs, x_refs = _operands(xs, "xs")
-    b = _operand(b)
+    ws, w_refs = operands(ws, "ws")
+    xs, x_refs = operands(xs, "xs")
+    b = operand(b)
     h, blk = _nodes.create(lib.cg_dot, b._cg_h, w_refs, x_refs, len(ws),
                            own_block=2 * len(ws) >= _nodes.OWN_BLOCK_OPERANDS)
     return _nodes.make(NeuronSum, h, blk, (b, *ws, *xs))
@@ -148,17 +148,16 @@ def _layer_params(layer):
     array) of a layer whose neurons agree in size and nonlinearity and whose
     weights and biases are Values, else None. Kept on the layer while its
     neurons have the same weight lists holding the same weights, the same
-    biases and nonlinearities: all compared by identity (a Value subclass
-    may define == by data, and an equal Value is still another node), the
-    weights in one pass over them all (heapq and other C code change a list
-    without calling its methods)."""
+    biases and nonlinearities: all compared by identity (_values.same_values:
+    a Value subclass may define == by data, and an equal Value is still
+    another node), the weights in one pass over them all (heapq and other C
+    code change a list without calling its methods)."""
     neurons = layer.neurons
     weight_lists = [n.w for n in neurons]
     key = weight_lists + [n.b for n in neurons] + [n.nonlin for n in neurons]
     cached = layer.__dict__.get("_params")
-    if (cached is not None and len(cached[0]) == len(key) and all(map(_is, cached[0], key))
-            and sum(map(len, weight_lists)) == len(cached[1])
-            and all(map(_is, chain.from_iterable(weight_lists), cached[1]))):
+    if (cached is not None and same_values(key, cached[0])
+            and same_values(list(chain.from_iterable(weight_lists)), cached[1])):
         return cached[2]
     try:
         snaps = [snapshot(w) for w in weight_lists]
@@ -166,7 +165,7 @@ def _layer_params(layer):
     except TypeError:  # a weight or bias that is a number: one neuron at a time
         snaps = None
     params = None
-    weights_seen = tuple(chain.from_iterable(weight_lists if snaps is None else (s[0] for s in snaps)))
+    weights_seen = list(chain.from_iterable(weight_lists if snaps is None else (s[0] for s in snaps)))
     if snaps is not None and len({len(s[0]) for s in snaps}) == 1 and len({n.nonlin for n in neurons}) == 1:
         n_in = len(snaps[0][0])
         weights = ffi.new("cg_ref[]", n_in * len(neurons))  # each neuron's array, in turn

@@ -9,7 +9,7 @@ import numpy as np
 
 from ._core import ffi, lib
 from .engine import Value
-from .functional import snapshot
+from ._values import snapshot
 
 # Bound once: `lib.name` is a lookup, and a slow one in PyPy's interpreter
 # (a training loop shorter than PyPy's JIT threshold runs there).

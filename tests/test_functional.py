@@ -1,4 +1,4 @@
-"""Fused n-ary ops and numpy bulk I/O (cgrad.functional). The comparisons
+"""Fused n-ary ops (cgrad.functional) and numpy bulk I/O (cgrad.bulk). The comparisons
 with torch take the `torch` fixture (they skip where torch is not installed,
 as on PyPy); everything else runs on every interpreter."""
 import copy

@@ -298,7 +298,7 @@ def test_a_parked_owner_is_freed_once_unreached_and_kept_while_reached(counted_d
 
 # ---- from cgrad import * -------------------------------------------------------
 
-@pytest.mark.parametrize("module", ["cgrad", "cgrad.functional", "cgrad.viz", "cgrad.nn", "cgrad.optim"])
+@pytest.mark.parametrize("module", ["cgrad", "cgrad.functional", "cgrad.bulk", "cgrad.viz", "cgrad.nn", "cgrad.optim"])
 def test_star_import_shadows_no_builtin(module):
     ns = {}
     exec(f"from {module} import *", ns)

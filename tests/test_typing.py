@@ -30,7 +30,7 @@ HERE = pathlib.Path(__file__).resolve().parent / "typing"
 PACKAGE = pathlib.Path(cgrad.__file__).resolve().parent
 SITE_PACKAGES = {pathlib.Path(sysconfig.get_paths()[k]).resolve() for k in ("purelib", "platlib")}
 INSTALLED = PACKAGE.parent in SITE_PACKAGES
-PUBLIC_MODULES = ["__init__", "engine", "functional", "nn", "optim", "viz", "gradcheck"]
+PUBLIC_MODULES = ["__init__", "engine", "functional", "bulk", "nn", "optim", "viz", "gradcheck"]
 ERROR = re.compile(r"^(?P<file>[^:\n]+\.py):(?P<line>\d+): error: (?P<message>.*)$", re.M)
 
 
