@@ -157,7 +157,64 @@ def _exponent(h):
     return int(p) if lib.cg_exponent_is_int(h) else p
 
 
-class Value:
+def _make(value, data, children, op, label):
+    """Makes the node of a new Value, as Value(data, children, op, label)."""
+    x, is_int = number(data)
+    if children:
+        children = tuple(children)
+        for child in children:
+            if not isinstance(child, Value):
+                raise TypeError(f"_children must be Values, not {type(child).__name__!r}")
+        # A custom op, as the lecture writes them: its data comes from
+        # Python, and its backward is the `_backward` assigned to it.
+        refs = ffi.new("cg_ref[]", [c._cg_h for c in children])
+        h, blk = _nodes.create(lib.cg_custom, x, refs, len(children))
+        _nodes.init(value, h, blk, children)
+    else:
+        h, blk = _nodes.create(_cg_leaf, x)
+        _nodes.init(value, h, blk)
+    if is_int:
+        lib.cg_set_int_data(h, x)
+    if op:
+        _nodes.state(value).op = op
+    if label:
+        value.label = label
+
+
+class _ValueType(type):
+    """Value's metaclass. Value(...) makes the new Value here, in one Python
+    call, rather than through __init__: so a call of Value.__init__ is one on
+    a Value that has a node already (micrograd lets a subclass's reset() call
+    it again) or on a subclass's new object, and only those pay for asking
+    which (hasattr of a slot not yet set raises and drops an AttributeError,
+    0.45 us on CPython, as much as a leaf costs). A float leaf, the common
+    case, is a hot path, spelt out as the hot ops are. A subclass's objects
+    are made as any class's are (_SubclassType), through its own __init__."""
+
+    def __call__(cls, data, _children=(), _op="", label=""):
+        value = _new(cls)
+        if type(data) is not float or _children or _op or label:
+            _make(value, data, _children, _op, label)
+            return value
+        blk = _nodes.current
+        h = _cg_leaf(blk.ptr, data)
+        if h < REF_MIN:
+            h, blk = _retry(h, _cg_leaf, data)
+        value._cg_h = h
+        value._cg_blk = blk
+        value._cg_a = None
+        value._cg_b = None
+        return value
+
+
+class _SubclassType(_ValueType):
+    """The metaclass of Value's subclasses: type's own __call__ (their
+    __init__ may take anything, and must call Value.__init__)."""
+
+    __call__ = type.__call__
+
+
+class Value(metaclass=_ValueType):
     """ stores a single scalar value and its gradient """
 
     __slots__ = ("_cg_h", "_cg_blk", "_cg_a", "_cg_b", "_cg_state", "__dict__")  # _nodes.py says what each holds
@@ -170,6 +227,7 @@ class Value:
         """A subclass's __init__ must make the node (super().__init__): say so
         at once, not at the first op, when it does not."""
         super().__init_subclass__(**kwargs)
+        cls.__class__ = _SubclassType
         if cls.__eq__ is not Value.__eq__:  # (kept snapshots are compared with == until one does)
             _nodes.values_define_eq = True
         init = cls.__dict__.get("__init__")
@@ -177,35 +235,12 @@ class Value:
             cls.__init__ = _nodes.checked_init(init)
 
     def __init__(self, data, _children=(), _op="", label=""):
-        x, is_int = (data, 0) if type(data) is float else number(data)
-        if hasattr(self, "_cg_h"):  # called again: a `reset()` in a subclass
+        # (Value(...) itself does not come here: see _ValueType)
+        if hasattr(self, "_cg_h"):  # called again: a subclass's reset(), as micrograd allows
+            x, is_int = number(data)
             _nodes.reinit(self, x, is_int, _children, _op, label, Value)
-            return
-        if _children:
-            children = tuple(_children)
-            for child in children:
-                if not isinstance(child, Value):
-                    raise TypeError(f"_children must be Values, not {type(child).__name__!r}")
-            # A custom op, as the lecture writes them: its data comes from
-            # Python, and its backward is the `_backward` assigned to it.
-            refs = ffi.new("cg_ref[]", [c._cg_h for c in children])
-            h, blk = _nodes.create(lib.cg_custom, x, refs, len(children))
-            _nodes.init(self, h, blk, children)
-        else:  # a leaf: a hot path, spelt out as the hot ops are
-            blk = _nodes.current
-            h = _cg_leaf(blk.ptr, x)
-            if h < REF_MIN:
-                h, blk = _retry(h, _cg_leaf, x)
-            self._cg_h = h
-            self._cg_blk = blk
-            self._cg_a = None
-            self._cg_b = None
-        if is_int:
-            lib.cg_set_int_data(h, x)
-        if _op:
-            _nodes.state(self).op = _op
-        if label:
-            self.label = label
+        else:  # a subclass's __init__, or unpickling
+            _make(self, data, _children, _op, label)
 
     # ---- data and grad live in C -------------------------------------------
 

@@ -14,7 +14,10 @@ _Number: TypeAlias = Union[float, np.integer[Any], np.floating[Any]]
 # An operand of a Value's arithmetic.
 _Operand: TypeAlias = Union["Value", _Number]
 
-class Value:
+class _ValueType(type): ...  # Value(...) makes the Value; construction is typed by __init__
+class _SubclassType(_ValueType): ...
+
+class Value(metaclass=_ValueType):
     """stores a single scalar value and its gradient"""
 
     label: str

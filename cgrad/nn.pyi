@@ -2,14 +2,14 @@
 # engine.pyi for what these stubs cover).
 from collections.abc import Iterable
 
-from .engine import _Number, _Operand, Value
+from .engine import _Number, _Operand, _SubclassType, Value
 from .functional import ValueList
 
 # A neuron's fused sum, shown as micrograd's last '+' (see nn.py), and the
 # products and partial sums before it, made when it is first looked at.
-class NeuronSum(Value): ...
+class NeuronSum(Value, metaclass=_SubclassType): ...
 
-class NeuronSumPart(Value):
+class NeuronSumPart(Value, metaclass=_SubclassType):
     @property
     def grad(self) -> float: ...
     @grad.setter
