@@ -61,7 +61,7 @@ def _params():
         yield pytest.param(program, marks=marks, id=program)
 
 
-@pytest.mark.parametrize("program", _params())
+@pytest.mark.parametrize("program", list(_params()))
 def test_program_prints_what_it_prints_on_its_reference(program):
     _skip_without_needs(program)
     expected = (FIDELITY / f"{program}.expected").read_text()
