@@ -714,11 +714,16 @@ def test_lecture_manual_stepping():
         w1 = V(-3.0, label='w1')
         w2 = V(1.0, label='w2')
         b = V(6.8813735870195432, label='b')
-        x1w1 = x1 * w1; x1w1.label = 'x1*w1'
-        x2w2 = x2 * w2; x2w2.label = 'x2*w2'
-        x1w1x2w2 = x1w1 + x2w2; x1w1x2w2.label = 'x1*w1 + x2*w2'
-        n = x1w1x2w2 + b; n.label = 'n'
-        o = n.tanh(); o.label = 'o'
+        x1w1 = x1 * w1
+        x1w1.label = 'x1*w1'
+        x2w2 = x2 * w2
+        x2w2.label = 'x2*w2'
+        x1w1x2w2 = x1w1 + x2w2
+        x1w1x2w2.label = 'x1*w1 + x2*w2'
+        n = x1w1x2w2 + b
+        n.label = 'n'
+        o = n.tanh()
+        o.label = 'o'
         return [x1, x2, w1, w2, b, x1w1, x2w2, x1w1x2w2, n, o]
 
     def by_hand(nodes):

@@ -79,9 +79,11 @@ def test_random_dag_prev_graph_matches_reference(inputs, program):
     holding the same data."""
     _, nodes, _ = run_program(Value, inputs, program)
     _, ref_nodes, _ = run_program(reference.Value, inputs, program)
+
+    def key(u):
+        return (math.isnan(u.data), 0.0 if math.isnan(u.data) else u.data)
     for v, r in zip(nodes, ref_nodes):
         assert len(v._prev) == len(r._prev)
-        key = lambda u: (math.isnan(u.data), 0.0 if math.isnan(u.data) else u.data)
         assert [key(p) for p in sorted(v._prev, key=key)] == \
                [key(p) for p in sorted(r._prev, key=key)]
 

@@ -1,10 +1,10 @@
-"""cgrad against micrograd 0.1.0 itself, item by item of issue 13: the same
+"""cgrad against micrograd 0.1.0 itself, one drop-in difference at a time: the same
 expression on micrograd's Value and on cgrad's, compared for what a program
 can see (values and Python types of .data and .grad, reprs, graphs, errors).
 
-Tests that fail today are marked xfail(strict=True) with the item and what
-differs; the lead removes the markers as the engine changes land (strict: a
-test that starts passing fails until its marker goes)."""
+Tests that fail today are marked xfail(strict=True) with what differs; the
+lead removes the markers as the engine changes land (strict: a test that
+starts passing fails until its marker goes)."""
 import collections
 import math
 import random
@@ -49,7 +49,7 @@ def drawn_node_count(root):
     return len(nodes) + sum(1 for v in nodes if v._op)
 
 
-# ---- item 1: Python number types of .data and .grad ----------------------------
+# ---- Python number types of .data and .grad -----------------------------------
 
 # Each case: leaves a and b, an expression, then backward from its result.
 # The comparison is of (type, value) of out.data, out.grad, a.grad, b.grad.
@@ -96,7 +96,7 @@ def run_case(V, op, operands):
     return [typed(x) for x in (out.data, out.grad, a.grad, b.grad)]
 
 
-def _item1_cases():
+def _number_type_cases():
     """Every op with every operand set."""
     for op in OPS:
         for name, operands in OPERANDS.items():
@@ -108,24 +108,24 @@ def _item1_cases():
             yield pytest.param(op, operands, id=f"{op} [{name}]")
 
 
-@pytest.mark.parametrize("op, operands", _item1_cases())
-def test_item1_types_and_values_of_every_op_and_backward(op, operands):
+@pytest.mark.parametrize("op, operands", _number_type_cases())
+def test_types_and_values_of_every_op_and_backward(op, operands):
     assert run_case(CV, op, operands) == run_case(MV, op, operands)
 
 
-def test_item1_print_value():
+def test_print_value():
     assert repr(CV(1.0)) == repr(MV(1.0)) == "Value(data=1.0, grad=0)"
 
 
-def test_item1_int_arithmetic_stays_int():
+def test_int_arithmetic_stays_int():
     assert typed((CV(2) * 3 + 1).data) == typed((MV(2) * 3 + 1).data) == ("int", 7)
 
 
-def test_item1_relu_of_negative_is_int_zero():
+def test_relu_of_negative_is_int_zero():
     assert typed(CV(-1.5).relu().data) == typed(MV(-1.5).relu().data) == ("int", 0)
 
 
-def test_item1_relu_backward_grad_is_bool_times_int():
+def test_relu_backward_grad_is_bool_times_int():
     grads = []
     for V in (MV, CV):
         a = V(3.0)
@@ -134,7 +134,7 @@ def test_item1_relu_backward_grad_is_bool_times_int():
     assert grads[1] == grads[0] == ("int", 1)
 
 
-def test_item1_add_backpropagates_int_one():
+def test_add_backpropagates_int_one():
     grads = []
     for V in (MV, CV):
         a = V(2.0)
@@ -143,9 +143,9 @@ def test_item1_add_backpropagates_int_one():
     assert grads[1] == grads[0] == ("int", 1)
 
 
-def test_item1_float_programs_print_the_same():
+def test_float_programs_print_the_same():
     """A float expression's data and its leaves' grads past the root already
-    agree (the root's own grad is the int 1 of item 1)."""
+    agree (the root's own grad is micrograd's int 1)."""
     a_m, b_m, a_c, b_c = MV(-4.0), MV(2.0), CV(-4.0), CV(2.0)
     g_m = ((a_m * b_m + b_m ** 3).relu() / 2.0 + 10.0 / (a_m - b_m) ** 2)
     g_c = ((a_c * b_c + b_c ** 3).relu() / 2.0 + 10.0 / (a_c - b_c) ** 2)
@@ -162,7 +162,7 @@ READ_BACK = [0.0, -0.0, math.nan, math.inf, -math.inf, 1.5, 0, 3, -5, 2 ** 53, 2
 
 
 @pytest.mark.parametrize("x", READ_BACK, ids=repr)
-def test_item1_every_number_reads_back_with_its_type_and_sign(x):
+def test_every_number_reads_back_with_its_type_and_sign(x):
     v = CV(x)
     v.grad = x
     for read in (v.data, v.grad):
@@ -172,7 +172,7 @@ def test_item1_every_number_reads_back_with_its_type_and_sign(x):
             assert math.copysign(1.0, read) == math.copysign(1.0, x)
 
 
-def test_item1_an_int_past_float64s_range_reads_as_inf():
+def test_an_int_past_float64s_range_reads_as_inf():
     big = CV(2 ** 600) * 2 ** 600
     assert typed(big.data) == ("float", math.inf)
 
@@ -184,7 +184,7 @@ BINARY = {"+": lambda a, b: a + b, "*": lambda a, b: a * b, "-": lambda a, b: a 
 
 @settings(max_examples=200, deadline=None)
 @given(x=finite_floats, y=finite_floats, op=st.sampled_from(sorted(BINARY)))
-def test_item1_float_operands_give_micrograds_data(x, y, op):
+def test_float_operands_give_micrograds_data(x, y, op):
     results = [BINARY[op](V(x), V(y)).data for V in (MV, CV)]
     assert typed(results[1]) == typed(results[0])
 
@@ -192,7 +192,7 @@ def test_item1_float_operands_give_micrograds_data(x, y, op):
 @settings(max_examples=200, deadline=None)
 @given(x=st.one_of(small_ints, finite_floats), y=st.one_of(small_ints, finite_floats),
        const=st.one_of(small_ints, finite_floats), op=st.sampled_from(sorted(BINARY)))
-def test_item1_int_and_float_operands_and_constants(x, y, const, op):
+def test_int_and_float_operands_and_constants(x, y, const, op):
     seen = []
     for V in (MV, CV):
         a, b = V(x), V(y)
@@ -202,9 +202,9 @@ def test_item1_int_and_float_operands_and_constants(x, y, const, op):
     assert seen[1] == seen[0]
 
 
-# ---- item 2: a childless node's _backward runs ------------------------------------
+# ---- a childless node's _backward runs ----------------------------------------
 
-def test_item2_childless_node_backward_runs():
+def test_childless_node_backward_runs():
     grads = []
     for V in (MV, CV):
         a = V(2.0)
@@ -218,7 +218,7 @@ def test_item2_childless_node_backward_runs():
     assert grads[1] == grads[0] == 3
 
 
-def test_item2_subclass_with_no_children_backpropagates():
+def test_subclass_with_no_children_backpropagates():
     grads = []
     for V in (MV, CV):
         class Tanh(V):
@@ -236,9 +236,9 @@ def test_item2_subclass_with_no_children_backpropagates():
     assert grads[1] == grads[0] == 1 - math.tanh(0.5) ** 2
 
 
-# ---- item 3: hooks on a built-in node's _backward --------------------------------
+# ---- hooks on a built-in node's _backward -------------------------------------
 
-def test_item3_hook_wrapping_a_builtin_backward():
+def test_hook_wrapping_a_builtin_backward():
     seen = []
     for V in (MV, CV):
         log = []
@@ -251,23 +251,23 @@ def test_item3_hook_wrapping_a_builtin_backward():
     assert seen[1] == seen[0] == (3, [1])
 
 
-# ---- item 4: _op and _prev assignment -------------------------------------------
+# ---- _op and _prev assignment -------------------------------------------------
 
-def test_item4_micrograd_op_and_prev_are_plain_attributes():
+def test_micrograd_op_and_prev_are_plain_attributes():
     v = MV(1.0) * 2
     v._op = 'mine'
     v._prev = set()
     assert (v._op, v._prev) == ('mine', set())
 
 
-def test_item4_op_can_be_assigned():
+def test_op_can_be_assigned():
     v = CV(1.0) * 2
     v._op = 'mine'
     assert v._op == 'mine'
     assert v.data == 2.0 and len(v._prev) == 2  # only the name changes
 
 
-def test_item4_prev_assignment_says_the_graph_is_fixed():
+def test_prev_assignment_says_the_graph_is_fixed():
     v = CV(1.0) * 2
     with pytest.raises((AttributeError, TypeError)) as caught:
         v._prev = {CV(3.0)}
@@ -275,7 +275,7 @@ def test_item4_prev_assignment_says_the_graph_is_fixed():
     assert len(v._prev) == 2  # and the graph is unchanged
 
 
-# ---- item 5: nn shows micrograd's graph ---------------------------------------------
+# ---- nn shows micrograd's graph -----------------------------------------------
 
 def _neuron_output(nn, V):
     random.seed(1337)
@@ -285,13 +285,13 @@ def _neuron_output(nn, V):
     return y
 
 
-def test_item5_neuron_graph_as_draw_dot_counts_it():
+def test_neuron_graph_as_draw_dot_counts_it():
     m, c = _neuron_output(mg_nn, MV), _neuron_output(cgrad.nn, CV)
     assert drawn_node_count(m) == 15
     assert drawn_node_count(c) == drawn_node_count(m)
 
 
-def test_item5_mlp_graph_walk_sees_micrographs_ops_data_and_grads():
+def test_mlp_graph_walk_sees_micrographs_ops_data_and_grads():
     seen = []
     for nn, V in ((mg_nn, MV), (cgrad.nn, CV)):
         random.seed(1337)
@@ -300,24 +300,25 @@ def test_item5_mlp_graph_walk_sees_micrographs_ops_data_and_grads():
         out.backward()
         nodes, edges = trace(out)
         ops = collections.Counter(v._op for v in nodes)
-        values = sorted((v._op, round(v.data, 9), round(v.grad, 9)) for v in nodes)  # (micrograd's set order moves last bits)
+        # rounded: micrograd's set order moves the last bits
+        values = sorted((v._op, round(v.data, 9), round(v.grad, 9)) for v in nodes)
         seen.append((ops, len(edges), values))
     assert seen[1] == seen[0]
 
 
-def test_item5_cgrad_draw_dot_of_a_neuron():
+def test_cgrad_draw_dot_of_a_neuron():
     pytest.importorskip("graphviz")
     dot = cgrad.draw_dot(_neuron_output(cgrad.nn, CV))
     drawn = [line for line in dot.body if "->" not in line and "label=" in line]
     assert len(drawn) == drawn_node_count(_neuron_output(mg_nn, MV)) == 15
 
 
-# ---- item 6: numpy ---------------------------------------------------------------------
+# ---- numpy --------------------------------------------------------------------
 
 np = pytest.importorskip("numpy")
 
 
-def test_item6_zero_d_array():
+def test_zero_d_array():
     seen = []
     for V in (MV, CV):
         a = V(np.array(2.0))
@@ -327,13 +328,13 @@ def test_item6_zero_d_array():
     assert seen[1] == seen[0] == (2.0, 10.0, 7.0)
 
 
-def test_item6_multi_element_array_points_to_values():
+def test_multi_element_array_points_to_values():
     with pytest.raises(TypeError, match=r"cgrad\.values"):
         CV(np.array([1.0, 2.0]))
 
 
-def test_item6_float32_is_computed_in_float64():
-    """Kept on purpose (issue 13 item 6): micrograd computes a float32 scalar
+def test_float32_is_computed_in_float64():
+    """Kept on purpose: micrograd computes a float32 scalar
     in float32, cgrad in float64; the README lists it among the differences."""
     x = np.float32(0.1)
     assert (CV(x) * 3).data == float(x) * 3
@@ -343,7 +344,7 @@ def test_item6_float32_is_computed_in_float64():
         assert (CV(x) * 3).data != float(micrograd)  # (compared as float64s)
 
 
-def test_item6_float64_values_agree():
+def test_float64_values_agree():
     """micrograd keeps an np.float64 as it is (demo.ipynb's Values hold
     np.float64), cgrad a float: the same numbers (np.float64 is a float)."""
     x = np.float64(0.1)
@@ -353,7 +354,7 @@ def test_item6_float64_values_agree():
 
 
 @pytest.mark.xfail(np.lib.NumpyVersion(np.__version__) >= "2.0.0", strict=True,
-                   reason="not an issue 13 item, found with demo.ipynb's inputs: micrograd keeps "
+                   reason="a difference found with demo.ipynb's inputs: micrograd keeps "
                                        "an np.float64 (list(map(Value, xrow)) of a numpy row) and its grads "
                                        "become np.float64, so with numpy >= 2 a printed list shows "
                                        "[np.float64(0.5), np.float64(-1.0), np.float64(0.5)]; cgrad prints "
@@ -368,9 +369,9 @@ def test_numpy_float64_data_prints_as_on_micrograd():
     assert printed[1] == printed[0]
 
 
-# ---- item 7: small ones -------------------------------------------------------------------
+# ---- small ones ---------------------------------------------------------------
 
-def test_item7_neuron_with_no_inputs():
+def test_neuron_with_no_inputs():
     random.seed(0)
     m = mg_nn.Neuron(0)([])
     c = cgrad.nn.Neuron(0)([])
@@ -378,13 +379,13 @@ def test_item7_neuron_with_no_inputs():
     assert c._op == m._op == 'ReLU'
 
 
-def test_item7_sgd_of_numbers_says_parameters_must_be_values():
+def test_sgd_of_numbers_says_parameters_must_be_values():
     with pytest.raises((TypeError, ValueError)) as caught:
         cgrad.optim.SGD([1.0], lr=0.1)
     assert "Value" in str(caught.value) and "_h" not in str(caught.value)
 
 
-def test_item7_subclass_skipping_super_init_gets_a_clear_error():
+def test_subclass_skipping_super_init_gets_a_clear_error():
     def make(V):
         class Sub(V):
             def __init__(self, data):  # sets micrograd's attributes itself, no super().__init__

@@ -1,4 +1,4 @@
-"""cgrad.nn shows micrograd's graph (issue 13 item 5): a neuron's fused 'dot'
+"""cgrad.nn shows micrograd's graph: a neuron's fused 'dot'
 node does the work, but `_prev`, `_op`, `.data`, `.grad` and draw_dot show
 micrograd's `((b + w0*x0) + w1*x1) + ...` chain of '*' and '+' nodes.
 

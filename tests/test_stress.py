@@ -1,4 +1,4 @@
-"""The stress suite (`pytest -m stress` alone; the default run includes it):
+"""The stress suite (`pytest -m stress`; the default run leaves it out):
 threads, custom ops, replay, fused ops, fork and finalizers that build Values
 during collections, all at once, every gradient checked bit for bit against
 a single-thread run of the same work. Each case runs in a child process with
@@ -125,7 +125,7 @@ for t in threads: t.start()
 statuses = []
 deadline = time.monotonic() + float(os.environ.get("STRESS_SECONDS", "20"))
 seed = 0
-while time.monotonic() < deadline:
+while time.monotonic() < deadline or len(statuses) < 5:   # at least 5 forks, however loaded the machine
     pid = os.fork()
     if pid == 0:
         ok = all(work(s) == EXPECTED[s] for s in (seed % 12, (seed + 5) % 12))
@@ -135,6 +135,6 @@ while time.monotonic() < deadline:
 stop.set()
 for t in threads: t.join()
 bad = [s for s in statuses if s != 0]
-print(failures or bad or ("ok" if len(statuses) >= 5 else f"only {len(statuses)} forks"))
+print(failures or bad or "ok")
 """, timeout=240)
     assert_clean_run(result, "ok\n")

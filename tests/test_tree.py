@@ -5,7 +5,7 @@ A file depends on the files it includes (`#include "..."`) and on the files
 that define the cg_/cg__ functions it calls. Creators (ops.c, fused.c) and the
 sweep sit on the kernels (forward.h, kernels.h) and the arena; if any two
 files reached each other, one concept would be split across them and neither
-could be read alone (issue 15)."""
+could be read alone."""
 import graphlib
 import pathlib
 import re

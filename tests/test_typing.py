@@ -1,4 +1,4 @@
-"""Types for editors (issue 15): cgrad ships a stub (.pyi) beside each public
+"""Types for editors: cgrad ships a stub (.pyi) beside each public
 module and a py.typed marker, so that mypy and editors check user code
 against its API.
 
