@@ -214,7 +214,8 @@ def draw_dot(root, format="svg", rankdir="LR", max_nodes=MAX_NODES):
 def _format_of(path):
     ext = os.path.splitext(os.fspath(path))[1].lower().lstrip(".")
     if not ext:
-        raise ValueError(f"cannot tell the format of {os.fspath(path)!r}: give the file an extension such as .svg, .png or .pdf, or pass format=")
+        raise ValueError(f"cannot tell the format of {os.fspath(path)!r}: give the file an extension "
+                         "such as .svg, .png or .pdf, or pass format=")
     return ext
 
 

@@ -169,8 +169,8 @@ enum { CG_FIRST_EXTRA_CHUNK = 1024 };
  * right after the previous node's, so those arrays must lie one after
  * another. One malloc each put them wherever the interpreter's own
  * allocations left room: under PyPy, whose raw allocations interleave with
- * the core's, the moons demo's arrays spread over a quarter more pages than
- * under CPython, and its backward took 4% longer (docs/design.md). Chunks
+ * the core's, the moons demo's arrays spread over 299 pages against 216
+ * under CPython (docs/design.md). Chunks
  * double from CG_FIRST_EXTRA_CHUNK (a block with a few small ones takes
  * little), up to the block's budget; an allocation bigger than the next
  * chunk gets a chunk of its own size. What a full chunk has left is not

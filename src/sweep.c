@@ -33,6 +33,7 @@ struct cg_sweep {
     cg_node **order; /* interior nodes, newest first */
     size_t size;
     int kept;        /* made by cg_sweep_begin: each pass runs the whole order */
+    size_t epoch;    /* the rest of a backward: that backward's (cg__backward_epoch) */
 };
 
 /* Appends n to sw->order, growing it as needed. */
@@ -88,7 +89,14 @@ static inline int visited(const cg_node *a)
     return a->nargs != 0;
 }
 
+/* The backward whose kernels run now (engine lock held), for softmax groups
+ * to tell their pushes from an older one's (kernels.h), and the last one
+ * handed out: each backward gets a new one, and the rest of a backward
+ * (cg_sweep_backward) takes its own back, so that a backward run in the
+ * middle of another (by a Python backward, a finalizer, a signal handler)
+ * does not make the other's pushes look old. */
 size_t cg__backward_epoch;
+static size_t last_epoch;
 
 /* Marks operand a of the node the walk is at, if it is visited and not
  * marked yet, adding it to *pending: to *here, the walk's count for its
@@ -213,7 +221,8 @@ static cg_sweep *walk(cg_ref root, int run, int pure, int *status)
         return NULL;
     }
     if (run) { /* micrograd's self.grad = 1: an int */
-        cg__backward_epoch++; /* a new backward: softmax groups start it empty (kernels.h) */
+        cg__backward_epoch = ++last_epoch; /* a new backward: softmax groups start it empty */
+        sw->epoch = cg__backward_epoch;
         cg__node(root)->grad = 1.0;
         cg__node(root)->flags &= (uint8_t)~CG_F_GRAD_FLOAT;
     }
@@ -361,8 +370,10 @@ int cg_sweep_backward(const cg_sweep *sw, size_t *cursor, void **callback)
 {
     int status = CG_OK;
     cg__lock(); /* kernels write operands' grads, which other sweeps may share */
-    if (sw->kept && *cursor == 0) /* a pass from the start: a new backward, as a walk's */
-        cg__backward_epoch++;
+    if (!sw->kept) /* the rest of a backward: its own, whatever ran meanwhile */
+        cg__backward_epoch = sw->epoch;
+    else if (*cursor == 0) /* a pass from the start: a new backward, as a walk's */
+        cg__backward_epoch = ++last_epoch;
     while (*cursor < sw->size) {
         cg_node *n = sw->order[(*cursor)++];
         if (!(n->nargs & CG_N_PYTHON)) {

@@ -125,6 +125,8 @@ def test_pow_backward_matches_micrograd_wherever_micrograd_gives_a_number(scale)
         want = _pow_outcome(micrograd_engine.Value, a, p, scale)
         if want[0].endswith("raises") or want[1] is complex:
             continue
+        if want[0] in ("inf", "-inf") and math.isfinite(a) and math.isfinite(p):
+            continue  # PyPy's float ** gives inf where CPython's (and cgrad) raise OverflowError
         compared += 1
         assert _pow_outcome(Value, a, p, scale) == want, (a, p)
     assert compared > 150
@@ -166,3 +168,27 @@ def test_default_block_size_is_the_cores():
     assert lib.CG_BLOCK_NODES == 1024
     assert _nodes.BLOCK_NODES == lib.CG_BLOCK_NODES
     assert _nodes.current.ptr != ffi.NULL and lib.cg_block_bytes(_nodes.current.ptr) > 1024 * 48
+
+
+@pytest.mark.parametrize("log", [False, True])
+def test_a_backward_run_inside_a_python_backward_keeps_the_outer_softmax_grads(log):
+    """A Python backward (or a finalizer, or a signal handler) may run another
+    backward in the middle of one. Its own softmax buffers are its own: the
+    outer backward's pushes into a group it had not reached yet used to be
+    emptied as old, and the logits' grads came out 0."""
+    def grads(nested):
+        xs = [Value(0.1), Value(0.5), Value(-0.3)]
+        outs = (cgrad.log_softmax if log else cgrad.softmax)(xs)
+        loss = outs[0] * 2.0 + outs[1] * 3.0
+        own = outs[0]._backward
+
+        def with_a_backward_inside():
+            own()
+            if nested:
+                other = cgrad.softmax([Value(1.0), Value(2.0)])
+                (other[0] * 5.0).backward()
+        outs[0]._backward = with_a_backward_inside
+        loss.backward()
+        return [x.grad for x in xs]
+    assert grads(nested=True) == grads(nested=False)
+    assert any(g != 0 for g in grads(nested=True))

@@ -140,7 +140,7 @@ def fused_row(config, progress, n, op_by_op, torch):
 
 
 def fused_targets(n, micrograd, torch):
-    """(targets, note) of the fused row for N logits (issue 4's, at N =
+    """(targets, note) of the fused row for N logits (the project's, at N =
     10,000): >= 500x faster than micrograd op by op (the reference engine
     when micrograd is missing, and the note says so) and within 3x of torch."""
     if n != 10_000:

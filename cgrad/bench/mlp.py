@@ -150,8 +150,8 @@ def check_mlp_losses(runners, first):
 
 
 MLP_GOALS = {  # variant: (x faster than micrograd, x faster than micrograd with its collector off)
-    "cgrad.nn": (50, 8),              # issue 3
-    "cgrad.nn, replayed": (1000, 100),  # issue 7
+    "cgrad.nn": (50, 8),
+    "cgrad.nn, replayed": (1000, 100),
 }
 
 
