@@ -138,12 +138,9 @@ def test_threads_assigning_python_backwards_to_shared_values_never_crash():
     assert result.stdout.strip() == "[3.0]", result
 
 
-def test_an_interrupted_backward_frees_the_rest_of_its_sweep():
-    """A signal handler's exception that lands as the C sweep returns (when
-    CPython runs pending handlers) used to leak the rest of the sweep, ~8
-    bytes a node each time (455 MB over these 300 interrupts). Now it is
-    owned before C makes it: memory stays level."""
-    result = run_python("""
+# A child's opening for the interrupt tests that measure memory: a timer's
+# handler that raises Tick, and the process's resident size in MB.
+INTERRUPTS_AND_RSS = """
         import gc, resource, signal, sys
         from cgrad import Value
         class Tick(Exception): pass
@@ -153,6 +150,15 @@ def test_an_interrupted_backward_frees_the_rest_of_its_sweep():
             gc.collect()  # (PyPy frees memory when its collector runs)
             with open("/proc/self/statm") as f:
                 return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+"""
+
+
+def test_an_interrupted_backward_frees_the_rest_of_its_sweep():
+    """A signal handler's exception that lands as the C sweep returns (when
+    CPython runs pending handlers) used to leak the rest of the sweep, ~8
+    bytes a node each time (455 MB over these 300 interrupts). Now it is
+    owned before C makes it: memory stays level."""
+    result = run_python(INTERRUPTS_AND_RSS + """
         x = Value(0.5)
         total = x
         for i in range(200000):
@@ -187,16 +193,7 @@ def test_an_interrupted_forward_leaks_no_order():
     landing as its C call returns used to leak the order (~8 bytes a node
     each time); now memory stays level and a later forward replays
     correctly."""
-    result = run_python("""
-        import gc, resource, signal, sys
-        from cgrad import Value
-        class Tick(Exception): pass
-        def tick(signum, frame): raise Tick
-        signal.signal(signal.SIGALRM, tick)
-        def rss_mb():
-            gc.collect()  # (PyPy frees memory when its collector runs)
-            with open("/proc/self/statm") as f:
-                return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+    result = run_python(INTERRUPTS_AND_RSS + """
         def interrupted_forwards(count):
             done = 0
             while done < count:
