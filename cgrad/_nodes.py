@@ -18,7 +18,8 @@ alive as long as a node that uses them: nothing else does.
 import functools
 import threading
 
-from ._core import REF_MIN, Block, lib, raise_status
+from ._core import REF_MIN, Block, ffi, lib, raise_status
+from ._numbers import number
 
 _new = object.__new__
 
@@ -102,13 +103,38 @@ def create(fn, *args, nodes=1, own_block=False):
     return h, blk
 
 
-def checked_init(init):
+def make_node(value, data, children, op, label, cls):
+    """Makes the node of a new Value, as Value(data, children, op, label)
+    does (cls: Value, which the children must be)."""
+    x, is_int = number(data)
+    if children:
+        children = tuple(children)
+        for child in children:
+            if not isinstance(child, cls):
+                raise TypeError(f"_children must be Values, not {type(child).__name__!r}")
+        # A custom op, as the lecture writes them: its data comes from
+        # Python, and its backward is the `_backward` assigned to it.
+        refs = ffi.new("cg_ref[]", [c._cg_h for c in children])
+        h, blk = create(lib.cg_custom, x, refs, len(children))
+        init(value, h, blk, children)
+    else:
+        h, blk = create(lib.cg_leaf, x)
+        init(value, h, blk)
+    if is_int:
+        lib.cg_set_int_data(h, x)
+    if op:
+        state(value).op = op
+    if label:
+        value.label = label
+
+
+def checked_init(subclass_init):
     """A Value subclass's __init__, which must make the node: says so at
     once, not at the first op, when it does not (super().__init__)."""
-    @functools.wraps(init)
+    @functools.wraps(subclass_init)
     def __init__(self, *args, **kwargs):
         try:
-            init(self, *args, **kwargs)
+            subclass_init(self, *args, **kwargs)
         except AttributeError as exc:
             if "_cg_" not in str(exc):
                 raise

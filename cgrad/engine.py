@@ -14,7 +14,7 @@ import functools
 import os
 
 from . import _nodes
-from ._core import REF_MIN, Sweep, _parked, check, ffi, lib, raise_status, release_parked
+from ._core import REF_MIN, Sweep, _parked, check, lib, raise_status, release_parked
 from ._numbers import number, number_kind, zero_or_big_int
 from ._python_backward import backward_taking_turns, set_backward
 
@@ -128,24 +128,10 @@ def _run_kernel(value):
 
 
 _OP_NAMES = {
-    lib.CG_LEAF: "",
-    lib.CG_CUSTOM: "",
-    lib.CG_ADD: "+",
-    lib.CG_MUL: "*",
-    lib.CG_POW: "**",
-    lib.CG_EXP: "exp",
-    lib.CG_LOG: "log",
-    lib.CG_TANH: "tanh",
-    lib.CG_RELU: "ReLU",
-    lib.CG_SIN: "sin",
-    lib.CG_COS: "cos",
-    lib.CG_SIGMOID: "sigmoid",
-    lib.CG_SUM: "sum",
-    lib.CG_MEAN: "mean",
-    lib.CG_DOT: "dot",
-    lib.CG_LOGSUMEXP: "logsumexp",
-    lib.CG_SOFTMAX: "softmax",
-    lib.CG_LOG_SOFTMAX: "log_softmax",
+    lib.CG_LEAF: "", lib.CG_CUSTOM: "", lib.CG_ADD: "+", lib.CG_MUL: "*", lib.CG_POW: "**",
+    lib.CG_EXP: "exp", lib.CG_LOG: "log", lib.CG_TANH: "tanh", lib.CG_RELU: "ReLU", lib.CG_SIN: "sin",
+    lib.CG_COS: "cos", lib.CG_SIGMOID: "sigmoid", lib.CG_SUM: "sum", lib.CG_MEAN: "mean", lib.CG_DOT: "dot",
+    lib.CG_LOGSUMEXP: "logsumexp", lib.CG_SOFTMAX: "softmax", lib.CG_LOG_SOFTMAX: "log_softmax",
     lib.CG_CROSS_ENTROPY: "cross_entropy",
 }
 
@@ -155,30 +141,6 @@ def _exponent(h):
     an int or a float, as it was given."""
     p = lib.cg_exponent(h)
     return int(p) if lib.cg_exponent_is_int(h) else p
-
-
-def _make(value, data, children, op, label):
-    """Makes the node of a new Value, as Value(data, children, op, label)."""
-    x, is_int = number(data)
-    if children:
-        children = tuple(children)
-        for child in children:
-            if not isinstance(child, Value):
-                raise TypeError(f"_children must be Values, not {type(child).__name__!r}")
-        # A custom op, as the lecture writes them: its data comes from
-        # Python, and its backward is the `_backward` assigned to it.
-        refs = ffi.new("cg_ref[]", [c._cg_h for c in children])
-        h, blk = _nodes.create(lib.cg_custom, x, refs, len(children))
-        _nodes.init(value, h, blk, children)
-    else:
-        h, blk = _nodes.create(_cg_leaf, x)
-        _nodes.init(value, h, blk)
-    if is_int:
-        lib.cg_set_int_data(h, x)
-    if op:
-        _nodes.state(value).op = op
-    if label:
-        value.label = label
 
 
 class _ValueType(type):
@@ -194,7 +156,7 @@ class _ValueType(type):
     def __call__(cls, data, _children=(), _op="", label=""):
         value = _new(cls)
         if type(data) is not float or _children or _op or label:
-            _make(value, data, _children, _op, label)
+            _nodes.make_node(value, data, _children, _op, label, Value)
             return value
         blk = _nodes.current
         h = _cg_leaf(blk.ptr, data)
@@ -240,7 +202,7 @@ class Value(metaclass=_ValueType):
             x, is_int = number(data)
             _nodes.reinit(self, x, is_int, _children, _op, label, Value)
         else:  # a subclass's __init__, or unpickling
-            _make(self, data, _children, _op, label)
+            _nodes.make_node(self, data, _children, _op, label, Value)
 
     # ---- data and grad live in C -------------------------------------------
 
