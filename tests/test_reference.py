@@ -6,9 +6,10 @@ cgrad made unimportable."""
 import ast
 import pathlib
 
-from subproc import assert_clean_run, run_python
+from subproc import CGRAD_HOME, assert_clean_run, run_python
 
-REFERENCE = pathlib.Path(__file__).resolve().parent.parent / "cgrad" / "reference.py"
+# The cgrad under test's (a checkout's, or an installed wheel's).
+REFERENCE = pathlib.Path(CGRAD_HOME) / "cgrad" / "reference.py"
 
 # Everything reference.py may import: the standard library's and numpy (for
 # its number types and IEEE results where Python raises).
