@@ -56,7 +56,7 @@ def init(value, h, blk, a=None, b=None):
 def make(cls, h, blk, a=None, b=None):
     """A new Value of class cls (Value, or a subclass with its layout) for
     the node h in blk: the one maker of Values. engine.py's hot paths (+, *,
-    /, the unary ops, a leaf's __init__) spell these stores out: a Python
+    /, the unary ops, Value(x) of a float) spell these stores out: a Python
     call is a fifth of an op's cost."""
     return init(_new(cls), h, blk, a, b)
 
