@@ -108,7 +108,7 @@ def _number_type_cases():
             yield pytest.param(op, operands, id=f"{op} [{name}]")
 
 
-@pytest.mark.parametrize("op, operands", _number_type_cases())
+@pytest.mark.parametrize("op, operands", list(_number_type_cases()))
 def test_types_and_values_of_every_op_and_backward(op, operands):
     assert run_case(CV, op, operands) == run_case(MV, op, operands)
 
