@@ -208,6 +208,8 @@ def test_test_extra_brings_every_package_the_tests_import():
     stdlib = pathlib.Path(sysconfig.get_paths()["stdlib"]).resolve()
 
     def in_stdlib(module):
+        if module in sys.builtin_module_names:  # (PyPy's builtins has no __spec__)
+            return True
         spec = importlib.util.find_spec(module)
         return spec is not None and (spec.origin in ("built-in", "frozen") or (
             spec.origin is not None and stdlib in pathlib.Path(spec.origin).resolve().parents
