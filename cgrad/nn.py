@@ -192,6 +192,8 @@ class NeuronSum(Value):
     _cg_copy_class = Value  # a copy is a leaf: no fused node behind it
 
     def _operands(self):
+        if type(self._cg_a) is not tuple:  # re-initialised (Value.__init__ again): a Value like any
+            return Value._operands(self)
         st = _nodes.state(self)
         if st.shown is None:
             made = _micrograd_chain(self)
@@ -205,7 +207,7 @@ class NeuronSum(Value):
         state = getattr(self, "_cg_state", None)
         if state is not None and state.op is not None:  # assigned by the user
             return state.op
-        return "+"
+        return "+" if type(self._cg_a) is tuple else Value._op.fget(self)
 
     _op = _op.setter(Value._op.fset)
 

@@ -382,3 +382,16 @@ def test_cgrads_own_views_copy_as_plain_values(name):
     assert type(out).__name__ == name
     dup = copy.deepcopy(out)
     assert type(dup) is Value and dup.data == out.data and dup._prev == set()
+
+
+def test_reinitialising_a_neurons_output_makes_it_a_plain_leaf():
+    """nn's NeuronSum shows micrograd's chain of '+' and '*' for its fused
+    node; re-initialised, it is a leaf like any Value (it used to fail to
+    make the chain from operands it no longer has)."""
+    import cgrad.nn as nn
+    from cgrad import Value
+    neuron = nn.Neuron(2, nonlin=False)
+    out = neuron([1.0, 2.0])
+    assert out._op == "+" and len(out._prev) == 2
+    Value.__init__(out, 0.5)
+    assert (out.data, out._op, out._prev) == (0.5, "", set())
