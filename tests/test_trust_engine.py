@@ -61,7 +61,12 @@ def test_signals_interrupting_assignments_and_backward_never_crash():
         class Tick(Exception): pass
         armed = False
         def tick(signum, frame):
-            if armed: raise Tick
+            # Disarms itself: a second tick landing before the except clause
+            # has run (PyPy runs handlers later than CPython) raises nothing.
+            global armed
+            if armed:
+                armed = False
+                raise Tick
         signal.signal(signal.SIGALRM, tick)
         xs = [Value(float(i % 7) + 1.0) for i in range(300)]
         ticks = 0
@@ -78,7 +83,6 @@ def test_signals_interrupting_assignments_and_backward_never_crash():
                 loss.backward()
                 armed = False
             except Tick:
-                armed = False
                 ticks += 1
         signal.setitimer(signal.ITIMER_REAL, 0, 0)
         for x in xs:
@@ -138,13 +142,28 @@ def test_threads_assigning_python_backwards_to_shared_values_never_crash():
     assert result.stdout.strip() == "[3.0]", result
 
 
-# A child's opening for the interrupt tests that measure memory: a timer's
-# handler that raises Tick, and the process's resident size in MB.
+# A child's opening for the interrupt tests that measure memory: a one-shot
+# timer whose handler raises Tick between arm() and disarm() only (a signal
+# can be handled a little after the timer was stopped, PyPy's later than
+# CPython's), and the process's resident size in MB.
 INTERRUPTS_AND_RSS = """
         import gc, resource, signal, sys
         from cgrad import Value
         class Tick(Exception): pass
-        def tick(signum, frame): raise Tick
+        armed = False
+        def tick(signum, frame):
+            global armed
+            if armed:
+                armed = False
+                raise Tick
+        def arm(seconds):
+            global armed
+            armed = True
+            signal.setitimer(signal.ITIMER_REAL, seconds)
+        def disarm():
+            global armed
+            armed = False
+            signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, tick)
         def rss_mb():
             gc.collect()  # (PyPy frees memory when its collector runs)
@@ -171,9 +190,9 @@ def test_an_interrupted_backward_frees_the_rest_of_its_sweep():
             done = 0
             while done < count:
                 try:
-                    signal.setitimer(signal.ITIMER_REAL, 0.0005)
+                    arm(0.0005)
                     top.backward()
-                    signal.setitimer(signal.ITIMER_REAL, 0)
+                    disarm()
                 except Tick:
                     done += 1
         interrupted_backwards(50)  # warm up: the allocator's own growth
@@ -202,10 +221,10 @@ def test_an_interrupted_forward_leaks_no_order():
                 for i in range(20000):
                     total = total + x
                 try:
-                    signal.setitimer(signal.ITIMER_REAL, 0.0001)
+                    arm(0.0001)
                     for _ in range(100):
                         total.forward()
-                    signal.setitimer(signal.ITIMER_REAL, 0)
+                    disarm()
                 except Tick:
                     done += 1
             return total, x
