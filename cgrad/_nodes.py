@@ -38,8 +38,9 @@ OWN_BLOCK_NODES = BLOCK_NODES // 4
 # replaces it. Values keep their own block alive.
 current = Block()
 
-# Whether some Value subclass defines == (engine.Value.__init_subclass__ sets
-# it): _values then compares kept Values one by one with `is`, not with ==.
+# Whether some Value type defines == (engine.Value.__init_subclass__ and
+# Value's metaclass set it): _values then compares kept Values one by one
+# with `is`, not with ==.
 values_define_eq = False
 
 

@@ -84,8 +84,8 @@ def same_values(current, kept):
     in order. list's == compares each pair by identity first, in C (10,000
     elements in ~7 us, where `is` one by one takes ~180): exact while no
     Value type defines == (two different Values are then unequal, as
-    objects are), so it is used until a Value subclass that does is made
-    (engine.Value.__init_subclass__ says so). (An object that is not a Value
+    objects are), so it is used until a Value type gets == (in its class
+    body or assigned later: engine's Value and its metaclass say so). (An object that is not a Value
     and claims to equal one is not looked for.)"""
     if _nodes.values_define_eq:
         return len(current) == len(kept) and all(map(_is, current, kept))

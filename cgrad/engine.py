@@ -168,6 +168,14 @@ class _ValueType(type):
         value._cg_b = None
         return value
 
+    def __setattr__(cls, name, attr):
+        """`__eq__` given to Value or a subclass after the class was made
+        counts as one in the class body does (kept snapshots are then
+        compared with `is`)."""
+        super().__setattr__(name, attr)
+        if name == "__eq__":
+            _nodes.values_define_eq = True
+
 
 class _SubclassType(_ValueType):
     """The metaclass of Value's subclasses: type's own __call__ (their

@@ -207,6 +207,30 @@ def test_a_swap_of_equal_values_is_seen():
     assert c.grad == 1.0
 
 
+def test_eq_given_to_a_subclass_after_it_was_made_is_noticed():
+    """`Sub.__eq__ = ...` after the class was made: kept snapshots are then
+    compared by identity too (a swap of two equal Values used to reuse the
+    old snapshot: the target's -1 went to the Value no longer there). In a
+    child: whether any class defines == is the process's, and this module's
+    Ordered already does."""
+    result = run_python("""
+        import cgrad
+        from cgrad import Value
+        from cgrad.functional import ValueList
+        class Late(Value):
+            pass
+        a, b = Late(1.0), Late(1.0)
+        vl = ValueList([a, b])
+        cgrad.cross_entropy(vl, 0)  # the snapshot: (a, b)
+        Late.__eq__ = lambda self, other: isinstance(other, Value) and self.data == other.data
+        Late.__hash__ = lambda self: hash(self.data)
+        list.reverse(vl)
+        cgrad.cross_entropy(vl, 0).backward()
+        print(b.grad, a.grad)
+    """)
+    assert_clean_run(result, "-0.5 0.5\n")
+
+
 def test_a_replaced_bias_equal_by_value_is_used():
     """The layer's cached parameters are checked by identity: a new bias
     whose == compares data (equal to the old one's) used to leave the old
