@@ -34,6 +34,8 @@ _cg_backward_pure = lib.cg_backward_pure
 _cg_sweep_replay = lib.cg_sweep_replay
 _CG_CALLBACK = lib.CG_CALLBACK
 _retry = _nodes.retry
+_block = _nodes.current  # the current block, kept in step by _nodes.retry
+_nodes.follow_current(globals(), "_block")
 _graph_lock = _nodes.graph_lock
 
 # Held across fork(), so that a child starts with it free and no backward
@@ -67,7 +69,7 @@ def _binary_op(name, c_op, c_op_const):
     sizeable part of an op's cost, and on PyPy a longer trace)."""
     def op(self, other):
         if isinstance(other, Value):
-            blk = _nodes.current
+            blk = _block
             h = c_op(blk.ptr, self._cg_h, other._cg_h)
             if h < REF_MIN:
                 h, blk = _retry(h, c_op, self._cg_h, other._cg_h)
@@ -86,7 +88,7 @@ def _binary_op(name, c_op, c_op_const):
             if kind is None:
                 return NotImplemented
             c, c_is_int = kind
-        blk = _nodes.current
+        blk = _block
         h = c_op_const(blk.ptr, self._cg_h, c, c_is_int)
         if h < REF_MIN:
             h, blk = _retry(h, c_op_const, self._cg_h, c, c_is_int)
@@ -103,7 +105,7 @@ def _unary_op(name, code):
     """micrograd-style unary op (exp, tanh, relu, ...) `code` on a C node,
     spelt out as _binary_op's is."""
     def op(self):
-        blk = _nodes.current
+        blk = _block
         h = _cg_unary(blk.ptr, code, self._cg_h)
         if h < REF_MIN:
             h, blk = _retry(h, _cg_unary, code, self._cg_h)
@@ -158,7 +160,7 @@ class _ValueType(type):
         if type(data) is not float or _children or _op or label:
             _nodes.make_node(value, data, _children, _op, label, Value)
             return value
-        blk = _nodes.current
+        blk = _block
         h = _cg_leaf(blk.ptr, data)
         if h < REF_MIN:
             h, blk = _retry(h, _cg_leaf, data)
@@ -261,7 +263,7 @@ class Value(metaclass=_ValueType):
         kind = number_kind(other)
         if kind is None:
             return NotImplemented
-        blk = _nodes.current
+        blk = _block
         h = _cg_pow_const(blk.ptr, self._cg_h, *kind)
         if h < REF_MIN:
             h, blk = _retry(h, _cg_pow_const, self._cg_h, *kind)

@@ -32,7 +32,8 @@ struct cg_node {
     double data;
     double grad;
     union {
-        cg_node *pair[2];
+        cg_node *pair[2];       /* in order; NULL where there is none (a unary
+                                 * op's pair[1]: nodes are zeroed when handed out) */
         cg_args *array;         /* when flags & CG_F_ARRAY */
     } in;
     union {
