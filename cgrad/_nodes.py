@@ -48,6 +48,7 @@ def follow_current(namespace, name):
     namespace[name] = current
     _followers.append((namespace, name))
 
+
 # Whether some Value type defines == (engine.Value.__init_subclass__ and
 # Value's metaclass set it): _values then compares kept Values one by one
 # with `is`, not with ==.

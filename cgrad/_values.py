@@ -85,8 +85,8 @@ def same_values(current, kept):
     elements in ~7 us, where `is` one by one takes ~180): exact while no
     Value type defines == (two different Values are then unequal, as
     objects are), so it is used until a Value type gets == (in its class
-    body or assigned later: engine's Value and its metaclass say so). (An object that is not a Value
-    and claims to equal one is not looked for.)"""
+    body or assigned later: engine's Value and its metaclass say so). (An
+    object that is not a Value and claims to equal one is not looked for.)"""
     if _nodes.values_define_eq:
         return len(current) == len(kept) and all(map(_is, current, kept))
     return current == kept
