@@ -51,26 +51,40 @@ def test_an_interrupt_right_after_c_takes_a_python_backward_leaves_it_safe():
     assert_clean_run(result, "3.0 2.0 []\n0 0 ['python']\n")
 
 
-def test_signals_interrupting_assignments_and_backward_never_crash():
-    """A timer's handler raises every 200 us while Python backwards are
-    assigned and graphs with them are backpropagated: whatever it cuts, no
-    crash, and a final clean backward gives the exact gradients."""
-    result = run_python("""
+# A child's opening for the interrupt tests: a timer whose handler raises
+# Tick only while `armed`, and disarms as it raises (a signal can be handled
+# a little after the timer was stopped or a Tick caught, PyPy's later than
+# CPython's: a second Tick must not escape the except clause).
+TICKS = """
         import signal
         from cgrad import Value
         class Tick(Exception): pass
         armed = False
         def tick(signum, frame):
-            # Disarms itself: a second tick landing before the except clause
-            # has run (PyPy runs handlers later than CPython) raises nothing.
             global armed
             if armed:
                 armed = False
                 raise Tick
+        def arm(seconds):
+            global armed
+            armed = True
+            signal.setitimer(signal.ITIMER_REAL, seconds)
+        def disarm():
+            global armed
+            armed = False
+            signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, tick)
+"""
+
+
+def test_signals_interrupting_assignments_and_backward_never_crash():
+    """A timer's handler raises every 200 us while Python backwards are
+    assigned and graphs with them are backpropagated: whatever it cuts, no
+    crash, and a final clean backward gives the exact gradients."""
+    result = run_python(TICKS + """
         xs = [Value(float(i % 7) + 1.0) for i in range(300)]
         ticks = 0
-        signal.setitimer(signal.ITIMER_REAL, 0.0002, 0.0002)
+        signal.setitimer(signal.ITIMER_REAL, 0.0002, 0.0002)  # armed round by round
         for round in range(300):
             try:
                 armed = True
@@ -84,7 +98,7 @@ def test_signals_interrupting_assignments_and_backward_never_crash():
                 armed = False
             except Tick:
                 ticks += 1
-        signal.setitimer(signal.ITIMER_REAL, 0, 0)
+        disarm()
         for x in xs:
             x.grad = 0
         ys = [x * 2.0 for x in xs]
@@ -142,29 +156,10 @@ def test_threads_assigning_python_backwards_to_shared_values_never_crash():
     assert result.stdout.strip() == "[3.0]", result
 
 
-# A child's opening for the interrupt tests that measure memory: a one-shot
-# timer whose handler raises Tick between arm() and disarm() only (a signal
-# can be handled a little after the timer was stopped, PyPy's later than
-# CPython's), and the process's resident size in MB.
-INTERRUPTS_AND_RSS = """
-        import gc, resource, signal, sys
-        from cgrad import Value
-        class Tick(Exception): pass
-        armed = False
-        def tick(signum, frame):
-            global armed
-            if armed:
-                armed = False
-                raise Tick
-        def arm(seconds):
-            global armed
-            armed = True
-            signal.setitimer(signal.ITIMER_REAL, seconds)
-        def disarm():
-            global armed
-            armed = False
-            signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, tick)
+# The opening of the interrupt tests that measure memory: TICKS, and the
+# process's resident size in MB.
+INTERRUPTS_AND_RSS = TICKS + """
+        import gc, resource, sys
         def rss_mb():
             gc.collect()  # (PyPy frees memory when its collector runs)
             with open("/proc/self/statm") as f:
