@@ -16,6 +16,7 @@ The operand slots keep the operands' Values, and so their nodes and blocks,
 alive as long as a node that uses them: nothing else does.
 """
 import functools
+import os
 import threading
 
 from ._core import REF_MIN, Block, ffi, lib, raise_status
@@ -44,9 +45,10 @@ _followers = []
 
 
 def follow_current(namespace, name):
-    """Keeps namespace[name] the current block from now on."""
+    """Keeps namespace[name] the current block from now on. Returns it."""
     namespace[name] = current
     _followers.append((namespace, name))
+    return current
 
 
 # Whether some Value type defines == (engine.Value.__init_subclass__ and
@@ -200,9 +202,12 @@ def reinit(value, x, is_int, children, op, label, cls):
 # the same nodes must not run in between (C's engine lock covers only C's
 # kernels). Re-entrant, so that a custom backward, a finalizer or a signal
 # handler may call backward() again in the same thread. Also held to make a
-# _State and to give a node a Python backward. engine.py holds it across
-# fork().
+# _State and to give a node a Python backward; and across fork(), so that a
+# child starts with it free and no backward half done.
 graph_lock = threading.RLock()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=graph_lock.acquire, after_in_parent=graph_lock.release,
+                        after_in_child=graph_lock.release)
 
 
 class _State:

@@ -11,7 +11,6 @@ C, which also does the math), done; the backward kernels are C's.
 """
 import copyreg
 import functools
-import os
 
 from . import _nodes
 from ._core import REF_MIN, Sweep, _parked, check, lib, raise_status, release_parked
@@ -34,15 +33,8 @@ _cg_backward_pure = lib.cg_backward_pure
 _cg_sweep_replay = lib.cg_sweep_replay
 _CG_CALLBACK = lib.CG_CALLBACK
 _retry = _nodes.retry
-_block = _nodes.current  # the current block, kept in step by _nodes.retry
-_nodes.follow_current(globals(), "_block")
+_block = _nodes.follow_current(globals(), "_block")  # the current block, kept in step by _nodes
 _graph_lock = _nodes.graph_lock
-
-# Held across fork(), so that a child starts with it free and no backward
-# half done.
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(before=_graph_lock.acquire, after_in_parent=_graph_lock.release,
-                        after_in_child=_graph_lock.release)
 
 
 def _set_number(h, x, set_float, set_int):
@@ -171,9 +163,7 @@ class _ValueType(type):
         return value
 
     def __setattr__(cls, name, attr):
-        """`__eq__` given to Value or a subclass after the class was made
-        counts as one in the class body does (kept snapshots are then
-        compared with `is`)."""
+        """`__eq__` assigned to a Value class counts as one in its body does."""
         super().__setattr__(name, attr)
         if name == "__eq__":
             _nodes.values_define_eq = True
